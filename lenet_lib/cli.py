@@ -1,0 +1,156 @@
+"""The `lenet` command: data, params, run, results, bench, predict."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import data
+
+RESULTS = data.DEFAULT_ROOT.parent / "results"
+
+
+def _fail(message: str, code: int = 1):
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_data(args):
+    if args.action == "fetch":
+        dest = data.fetch(args.root, force=args.force)
+    else:
+        status = data.verify(args.root)
+        for name, s in status.items():
+            print(f"{name}: {s}")
+        return 0 if all(s == "ok" for s in status.values()) else 1
+    for name, s in data.verify(args.root).items():
+        print(f"{dest / name}: {s}")
+    return 0
+
+
+def cmd_params(args):
+    from .models import build_model, layer_table
+
+    table = layer_table(build_model(args.model))
+    if args.format == "json":
+        rows = table[["layer", "params", "connections"]].to_dict("records")
+        print(json.dumps([{k: (v if isinstance(v, str) else int(v)) for k, v in r.items()} for r in rows], indent=2))
+    elif args.format == "csv":
+        print(table.to_csv(index=False), end="")
+    else:
+        print(table.to_string(index=False))
+    return 0
+
+
+def _seeds(text: str):
+    try:
+        return tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds takes integers separated by commas, not {text!r}")
+
+
+def cmd_run(args):
+    from . import runs
+
+    if args.jobs < 1:
+        return _fail(f"--jobs must be at least 1, got {args.jobs}")
+    reports = runs.run_experiment(
+        args.experiment,
+        seeds=args.seeds,
+        quick=args.quick,
+        only=args.only.split(",") if args.only else None,
+        results_dir=args.results_dir,
+        jobs=args.jobs,
+        device=args.device,
+    )
+    failed = [r["run_id"] for r in reports if r.get("status") == "failed"]
+    print(f"{len(reports)} runs: {sum(r.get('status') == 'complete' for r in reports)} complete")
+    if failed:
+        return _fail(f"failed: {', '.join(failed)} (see summary.json in each run's folder)")
+    return 0
+
+
+def cmd_results(args):
+    from . import runs
+
+    df = runs.load_results(args.experiment, args.results_dir)
+    cols = [c for c in runs.RESULT_COLUMNS if c in df.columns]
+    df = df[cols]
+    if args.format == "json":
+        print(df.to_json(orient="records", indent=2))
+    elif args.format == "csv":
+        print(df.to_csv(index=False), end="")
+    else:
+        print(df.to_string(index=False))
+    return 0
+
+
+def cmd_bench(args):
+    from . import bench
+
+    bench.main(images=args.images, batch_size=args.batch_size)
+    return 0
+
+
+def cmd_predict(args):
+    from . import handwriting
+
+    return handwriting.predict_cli(args.images, run=args.run, results_dir=args.results_dir)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lenet", description="The LeNet-5 companion's tools.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("data", help="fetch or verify MNIST")
+    d.add_argument("action", choices=["fetch", "verify"])
+    d.add_argument("--root", default=str(data.DEFAULT_ROOT), help="data folder (default: the project's data/)")
+    d.add_argument("--force", action="store_true", help="replace corrupt files")
+    d.set_defaults(func=cmd_data)
+
+    m = sub.add_parser("params", help="the per-layer parameter and connection counts")
+    m.add_argument("--model", choices=["paper", "notes"], default="paper")
+    m.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    m.set_defaults(func=cmd_params)
+
+    r = sub.add_parser("run", help="run an experiment's training runs through papermill")
+    r.add_argument("experiment", help="optimizers, capacity or paper")
+    r.add_argument("--jobs", type=int, default=1, help="runs at once, in separate processes")
+    r.add_argument("--quick", action="store_true", help="small subsets, a few epochs (tests)")
+    r.add_argument("--seeds", type=_seeds, default=(0,), help="e.g. 0,1,2 (default 0)")
+    r.add_argument("--only", help="run ids, comma-separated, e.g. adam-e30-s0")
+    r.add_argument("--results-dir", default=str(RESULTS), help="default results/")
+    r.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    r.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("results", help="the results of an experiment's complete runs")
+    s.add_argument("experiment")
+    s.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    s.add_argument("--results-dir", default=str(RESULTS), help="default results/")
+    s.set_defaults(func=cmd_results)
+
+    b = sub.add_parser("bench", help="training speed against the textbook DataLoader pipeline")
+    b.add_argument("--images", type=int, default=20000, help="images timed per pipeline")
+    b.add_argument("--batch-size", type=int, default=64)
+    b.set_defaults(func=cmd_bench)
+
+    q = sub.add_parser("predict", help="classify your own images of digits")
+    q.add_argument("images", nargs="+", type=Path)
+    q.add_argument("--run", default="adam-e100-s0", help="the trained run to use")
+    q.add_argument("--results-dir", default=str(RESULTS), help="default results/")
+    q.set_defaults(func=cmd_predict)
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (data.DataError, ValueError, FileNotFoundError) as e:
+        return _fail(str(e))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

