@@ -79,4 +79,9 @@ def main(images=20000, batch_size=64):
         f"about {total / 60:.1f} min for one seed on this machine "
         f"({total * 3 / 60:.1f} min for seeds 0,1,2)"
     )
-    return {"textbook": textbook, "project": project, "ratio": project / textbook, "minutes": total / 60}
+    return {
+        "textbook": textbook,
+        "project": project,
+        "ratio": project / textbook,
+        "minutes": total / 60,
+    }

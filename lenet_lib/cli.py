@@ -36,7 +36,12 @@ def cmd_params(args):
     table = layer_table(build_model(args.model))
     if args.format == "json":
         rows = table[["layer", "params", "connections"]].to_dict("records")
-        print(json.dumps([{k: (v if isinstance(v, str) else int(v)) for k, v in r.items()} for r in rows], indent=2))
+        print(
+            json.dumps(
+                [{k: (v if isinstance(v, str) else int(v)) for k, v in r.items()} for r in rows],
+                indent=2,
+            )
+        )
     elif args.format == "csv":
         print(table.to_csv(index=False), end="")
     else:
@@ -48,7 +53,9 @@ def _seeds(text: str):
     try:
         return tuple(int(s) for s in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds takes integers separated by commas, not {text!r}")
+        raise argparse.ArgumentTypeError(  # noqa: B904
+            f"--seeds takes integers separated by commas, not {text!r}"
+        )
 
 
 def cmd_run(args):
@@ -106,7 +113,9 @@ def parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("data", help="fetch or verify MNIST")
     d.add_argument("action", choices=["fetch", "verify"])
-    d.add_argument("--root", default=str(data.DEFAULT_ROOT), help="data folder (default: the project's data/)")
+    d.add_argument(
+        "--root", default=str(data.DEFAULT_ROOT), help="data folder (default: the project's data/)"
+    )
     d.add_argument("--force", action="store_true", help="replace corrupt files")
     d.set_defaults(func=cmd_data)
 

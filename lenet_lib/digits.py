@@ -61,7 +61,9 @@ def normalize(image: np.ndarray, box: int = 20, field: int = 28) -> torch.Tensor
     h, w = a.shape
     scale = box / max(h, w)
     size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    a = F.interpolate(a[None, None], size=size, mode="bilinear", antialias=True, align_corners=False)[0, 0]
+    a = F.interpolate(
+        a[None, None], size=size, mode="bilinear", antialias=True, align_corners=False
+    )[0, 0]
     a = a.clamp(min=0)
     a = a / a.max() * 255
     out = torch.zeros(field, field)

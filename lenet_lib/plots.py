@@ -27,7 +27,7 @@ def curves(metrics: dict, columns=("loss", "acc"), title=None):
     (chapters 06 and 07)."""
     fig, axes = plt.subplots(1, len(columns), figsize=(5.5 * len(columns), 3.8))
     axes = np.atleast_1d(axes)
-    for ax, col in zip(axes, columns):
+    for ax, col in zip(axes, columns, strict=True):
         for i, (label, m) in enumerate(metrics.items()):
             color = f"C{i}"
             ax.plot(m["epoch"], m[f"train_{col}"], color=color, ls="--", label=f"{label} train")

@@ -21,7 +21,7 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -183,7 +183,7 @@ def provenance(device: torch.device, root=data.DEFAULT_ROOT) -> dict:
         "device_name": device_name(device),
         "threads": torch.get_num_threads(),
         "host": platform.node(),
-        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -194,6 +194,7 @@ def write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes files private; results are shared
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -489,4 +490,3 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
         seconds=("seconds", "mean"),
     ).reset_index()
     return out
-

@@ -60,6 +60,7 @@ def save_atomic(obj, path: Path) -> None:
     os.close(fd)
     try:
         torch.save(obj, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes files private; checkpoints are shared
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -128,7 +129,9 @@ def fit(
         history, start = list(state["history"]), state["epoch"]
         if start > epochs:
             raise ValueError(f"{checkpoint} is at epoch {start}, beyond epochs={epochs}")
-    bar = tqdm(range(start, epochs), desc="epochs", disable=not progress, initial=start, total=epochs)
+    bar = tqdm(
+        range(start, epochs), desc="epochs", disable=not progress, initial=start, total=epochs
+    )
     for epoch in bar:
         model.train()
         t0 = time.perf_counter()
