@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 
 from . import __version__, data, train
+from .models import build_model
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "chapters" / "06_training_run.ipynb"
@@ -470,6 +471,24 @@ def load_results(experiment: str, results_dir=RESULTS) -> pd.DataFrame:
     if not rows:
         raise FileNotFoundError(f"no complete runs in {folder}: run `lenet run {experiment}`")
     return pd.DataFrame(rows).sort_values("run_id", ignore_index=True)
+
+
+def load_model(run_id: str, experiment: str = "optimizers", results_dir=RESULTS):
+    """The trained model of a complete run, from its final checkpoint, in eval mode
+    (the handwriting chapter and `lenet predict`)."""
+    run_dir = Path(results_dir) / experiment / run_id
+    summary = run_dir / "summary.json"
+    if not summary.exists() or read_json(summary).get("status") != "complete":
+        raise FileNotFoundError(
+            f"no complete run {run_id} in {run_dir.parent}: run "
+            f"`lenet run {experiment} --only {run_id}` (or `make reproduce`) first"
+        )
+    p = read_json(run_dir / "params.json")["parameters"]
+    model = build_model(p["model"], **({"width": p["width"]} if p["model"] == "notes" else {}))
+    model.load_state_dict(train.load_checkpoint(run_dir / "checkpoint.pt")["model"])
+    model.eval()
+    model.scaling = p["scaling"]
+    return model
 
 
 def load_metrics(run_dir) -> pd.DataFrame:

@@ -17,11 +17,11 @@ from tqdm import tqdm
 from . import data
 from .models import build_model
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "sdlm")
 
 
 def make_optimizer(name, params, lr, momentum=0.9, weight_decay=0.0, betas=(0.9, 0.999)):
-    """'sgd' (vanilla), 'momentum' (classic), 'nesterov' or 'adam'."""
+    """'sgd' (vanilla), 'momentum' (classic), 'nesterov' or 'adam' ('sdlm' is in sdlm.py)."""
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
     if name in ("momentum", "nesterov"):
@@ -117,6 +117,13 @@ def fit(
     checkpoint of a shorter run of the same protocol continues to `epochs`.
     """
     check_params(optimizer, lr, epochs, batch_size, len(X), momentum)
+    if optimizer == "sdlm":  # the paper's own procedure (chapter 09) has its own loop
+        from . import sdlm
+
+        return sdlm.fit(
+            model, X, y, X_test, y_test, epochs=epochs, seed=seed, checkpoint=checkpoint,
+            progress=progress, eta0=lr,
+        )  # fmt: skip
     opt = make_optimizer(optimizer, model.parameters(), lr, momentum, weight_decay)
     gen = torch.Generator().manual_seed(seed)
     history, start = [], 0
