@@ -48,7 +48,8 @@ def normalize(image: np.ndarray, box: int = 20, field: int = 28) -> torch.Tensor
 
     Crop to the ink, scale so the longer side is `box` pixels keeping the aspect ratio
     (bilinear anti-aliased resampling gives the grey levels), then place it in the field so
-    that its centre of mass is at MNIST's (pixel 14, 14 of 28).
+    that its centre of mass is at MNIST's (pixel 14, 14 of 28), or as near as the field allows
+    without cutting the digit. Raises ValueError for an image without ink.
     """
     a = torch.as_tensor(np.asarray(image, dtype=np.float32))
     if a.ndim != 2:
@@ -66,10 +67,13 @@ def normalize(image: np.ndarray, box: int = 20, field: int = 28) -> torch.Tensor
     )[0, 0]
     a = a.clamp(min=0)
     a = a / a.max() * 255
+    # Place the box so that its centre of mass lands on the centre pixel, to the nearest
+    # pixel; a lopsided digit is moved only as far as keeps all of its box in the field.
+    com = centres_of_mass(a[None])[0]
+    top, left = (
+        min(max(round(MNIST_CENTRE * field / 28 - float(c)), 0), field - n)
+        for c, n in zip(com, size, strict=True)
+    )
     out = torch.zeros(field, field)
-    top, left = (field - size[0]) // 2, (field - size[1]) // 2
     out[top : top + size[0], left : left + size[1]] = a
-    com = centres_of_mass(out[None])[0]
-    shift = [round(MNIST_CENTRE * field / 28 - float(c)) for c in com]
-    out = torch.roll(out, shifts=shift, dims=(0, 1))
     return out.round().clamp(0, 255).to(torch.uint8)

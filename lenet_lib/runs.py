@@ -129,7 +129,71 @@ def _with_id(run: Run, rid: str) -> Run:
     return Run(**{**asdict(run), "run_id": rid})
 
 
-EXPERIMENTS = {"optimizers": optimizer_runs}
+# Short runs that look for the notes' unstated choices (optimizer chapter): the notes' own
+# SGD step (lr 1), smaller steps, and 16 times larger batches (16 times fewer updates).
+GAP_GRID = [
+    # optimizer, lr, momentum, batch_size
+    ("sgd", 1.0, 0.0, 64),
+    ("sgd", 1.0, 0.0, 1024),
+    ("sgd", 0.01, 0.0, 64),
+    ("sgd", 0.01, 0.0, 1024),
+    ("sgd", 0.001, 0.0, 64),
+    ("sgd", 0.001, 0.0, 1024),
+    ("momentum", 0.01, 0.9, 1024),
+    ("adam", 1e-3, 0.0, 64),
+    ("adam", 1e-3, 0.0, 1024),
+    ("adam", 1e-4, 0.0, 64),
+    ("adam", 1e-4, 0.0, 1024),
+]
+GAP_EPOCHS = 5
+
+
+def gap_runs(seeds=(0,), quick=False) -> list[Run]:
+    """The grid above, 5 epochs each on all the data (`quick`: 1 epoch on 2,000 images)."""
+    out = []
+    for seed in seeds:
+        for opt, lr, momentum, bs in GAP_GRID:
+            extra = dict(train_subset=2000, test_subset=500) if quick else {}
+            epochs = 1 if quick else GAP_EPOCHS
+            r = Run("gap", opt, lr, epochs, momentum=momentum, batch_size=bs, seed=seed, **extra)
+            out.append(_with_id(r, f"{opt}-lr{lr:g}-b{bs}-s{seed}"))
+    return out
+
+
+# Capacity and generalization (capacity chapter): training-set size P at fixed capacity,
+# capacity (width multiplier) at fixed P, and weight decay at fixed P and width. Each run
+# sees about 200,000 images (at most 100 epochs), enough for the small sets to be fitted.
+CAPACITY_P = (500, 1000, 2000, 5000, 10000, 20000, 60000)
+CAPACITY_WIDTHS = (0.25, 0.5, 1.0, 2.0)
+CAPACITY_DECAYS = (1e-4, 1e-3, 1e-2)
+CAPACITY_FIXED_P = 5000
+
+
+def capacity_epochs(P: int) -> int:
+    return min(100, max(5, 200_000 // P))
+
+
+def capacity_runs(seeds=(0, 1), quick=False) -> list[Run]:
+    """Learning curves over P and over width, and weight decay, with Adam 1e-3, batch 64."""
+    grid = [(P, 1.0, 0.0) for P in CAPACITY_P]
+    grid += [(CAPACITY_FIXED_P, w, 0.0) for w in CAPACITY_WIDTHS if w != 1.0]
+    grid += [(CAPACITY_FIXED_P, 1.0, wd) for wd in CAPACITY_DECAYS]
+    out = []
+    for seed in seeds:
+        for P, width, wd in grid:
+            if quick and P > 2000:
+                continue
+            epochs = 1 if quick else capacity_epochs(P)
+            r = Run(
+                "capacity", "adam", 1e-3, epochs, batch_size=min(64, P), seed=seed, width=width,
+                weight_decay=wd, train_subset=P if P < 60000 else 0,
+                test_subset=500 if quick else 5000,
+            )  # fmt: skip
+            out.append(_with_id(r, f"p{P}-w{width:g}-wd{wd:g}-s{seed}"))
+    return out
+
+
+EXPERIMENTS = {"optimizers": optimizer_runs, "gap": gap_runs, "capacity": capacity_runs}
 
 
 def register(name, plan):

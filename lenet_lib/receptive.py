@@ -1,0 +1,170 @@
+"""Receptive fields and shifts: where each layer looks in the input, and what a shifted input
+does to each layer.
+
+Used by the convolution chapter (04: shift equivariance and sensitivity, local receptive
+fields) and the architecture chapter (05: receptive-field sizes and centres, the C3 wiring).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import torch
+from torch import nn
+
+from .models import LeNet5, LeNet5Paper, Subsampling
+
+
+def shift(X: torch.Tensor, dy: int, dx: int, fill: float | None = None) -> torch.Tensor:
+    """Images (..., H, W) moved down by `dy` and right by `dx` pixels (negative: up, left).
+
+    What moves out of the field is lost; the uncovered border takes `fill`, by default each
+    image's top-left pixel (its background). Chapter 04.
+    """
+    H, W = X.shape[-2:]
+    if abs(dy) >= H or abs(dx) >= W:
+        raise ValueError(f"shift ({dy}, {dx}) is larger than the {H}x{W} field")
+    if fill is None:
+        out = X[..., :1, :1].expand_as(X).clone()
+    else:
+        out = torch.full_like(X, fill)
+    out[..., max(dy, 0) : H + min(dy, 0), max(dx, 0) : W + min(dx, 0)] = X[
+        ..., max(-dy, 0) : H - max(dy, 0), max(-dx, 0) : W - max(dx, 0)
+    ]
+    return out
+
+
+def shift_error(ref: torch.Tensor, moved: torch.Tensor, dy: int, dx: int) -> float:
+    """Largest |moved - ref shifted by (dy, dx)| where both are defined, i.e. away from the
+    border the shift uncovers: 0 when `moved` is exactly `ref` shifted. Chapter 04."""
+    H, W = ref.shape[-2:]
+    a = moved[..., max(dy, 0) : H + min(dy, 0), max(dx, 0) : W + min(dx, 0)]
+    b = ref[..., max(-dy, 0) : H - max(dy, 0), max(-dx, 0) : W - max(dx, 0)]
+    return (a - b).abs().max().item()
+
+
+def probabilities(model: LeNet5, out: torch.Tensor) -> torch.Tensor:
+    """Class probabilities from a model's outputs: the softmax of the scores, or for the
+    paper's RBF penalties (lower is better) the softmax of minus the penalties. Chapter 04."""
+    return torch.softmax(-out if isinstance(model, LeNet5Paper) else out, 1)
+
+
+@torch.no_grad()
+def shift_changes(model: LeNet5, X: torch.Tensor, shifts, y=None, seed: int = 0) -> pd.DataFrame:
+    """How far each layer's output moves when the inputs X (N, 1, H, W) are shifted.
+
+    For each (dy, dx) in `shifts` and each layer: `change`, the mean over the images of
+    ||f(shifted x) - f(x)||, divided by `reference`, the mean ||f(x') - f(x)|| between each
+    image and another image of X (a random pairing drawn from `seed`): 1 means a shift moves
+    the layer as far as replacing the digit by another one. For the C1 maps, `c1_shift_error`
+    is the largest difference between the maps of the shifted image and the shifted maps
+    (see `shift_error`); for the output, `same_decision` is the share of images whose decided
+    class is unchanged and `prob_change` the mean absolute change of the probability of the
+    class decided on the unshifted image; with the labels `y`, `accuracy` is the share of
+    shifted images correctly classified. Chapter 04.
+    """
+    model.eval()
+    base = model.features(X)
+    gen = torch.Generator().manual_seed(seed)
+    base_other = model.features(X[torch.randperm(len(X), generator=gen)])
+    decided = model.decide(base["output"])
+    p0 = probabilities(model, base["output"]).gather(1, decided[:, None]).squeeze(1)
+    rows = []
+    for dy, dx in shifts:
+        feats = model.features(shift(X, dy, dx))
+        for name in model.layers:
+            a, b = base[name].flatten(1), feats[name].flatten(1)
+            ref = (base_other[name].flatten(1) - a).norm(dim=1).mean().item()
+            row = {"dy": dy, "dx": dx, "layer": name.upper() if name != "output" else "OUTPUT"}
+            row["change"] = (b - a).norm(dim=1).mean().item() / ref
+            row["reference"] = ref
+            if name == "c1":
+                row["c1_shift_error"] = shift_error(base[name], feats[name], dy, dx)
+            if name == "output":
+                row["same_decision"] = (model.decide(feats[name]) == decided).float().mean().item()
+                p = probabilities(model, feats[name]).gather(1, decided[:, None]).squeeze(1)
+                row["prob_change"] = (p - p0).abs().mean().item()
+                if y is not None:
+                    row["accuracy"] = (model.decide(feats[name]) == y).float().mean().item()
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def geometry(model: LeNet5) -> list[tuple[str, int, int, int]]:
+    """(layer, kernel, stride, padding) of the spatial layers C1 to C5 of a LeNet5."""
+    out = []
+    for name in ("c1", "s2", "c3", "s4", "c5"):
+        layer = getattr(model, name)
+        if isinstance(layer, nn.Conv2d):
+            k, s, p = layer.kernel_size[0], layer.stride[0], layer.padding[0]
+        elif isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
+            k, s, p = layer.kernel_size, layer.stride, layer.padding
+        elif isinstance(layer, Subsampling):
+            k, s, p = 2, 2, 0
+        else:  # SparseConv2d
+            k, s, p = layer.shape[2], 1, 0
+        out.append((name.upper(), k, s, p))
+    return out
+
+
+def receptive_fields(model: LeNet5) -> pd.DataFrame:
+    """Receptive field of each spatial layer, in input pixels, by the usual recurrence.
+
+    Pixel p of the input covers [p, p + 1). Unit i of a layer sees [start + i * jump,
+    start + i * jump + size); its centre is the middle of that interval. Columns: units per
+    side, size, jump (the distance between neighbouring units' fields), the first and last
+    centres, and `centre_span`, units * jump: the side of the area the centres tile when each
+    stands for a jump x jump cell. Chapter 05.
+    """
+    n, start, jump, size = model.in_size, 0.0, 1, 1
+    rows = [{"layer": "INPUT", "units": n, "size": 1, "jump": 1}]
+    for name, k, s, p in geometry(model):
+        n = math.floor((n + 2 * p - k) / s) + 1
+        start, size, jump = start - p * jump, size + (k - 1) * jump, jump * s
+        rows.append({"layer": name, "units": n, "size": size, "jump": jump, "start": start})
+    df = pd.DataFrame(rows)
+    df.loc[0, "start"] = 0.0
+    df["first_centre"] = df["start"] + df["size"] / 2
+    df["last_centre"] = df["first_centre"] + (df["units"] - 1) * df["jump"]
+    df["centre_span"] = df["units"] * df["jump"]
+    return df
+
+
+def input_support(model: LeNet5, layer: str, unit: tuple, x: torch.Tensor | None = None):
+    """Boolean mask (H, W) of the input pixels on which one unit of `layer` depends, found by
+    autograd: the pixels where its gradient is non-zero. `unit` indexes the layer's output of
+    one image, e.g. (map, row, column). Use a model whose nonlinearities have no flat parts
+    (LeNet5Paper): a ReLU or a max pooling zeroes gradients inside the field. Chapters 04, 05.
+    """
+    if x is None:
+        x = torch.randn(
+            1, 1, model.in_size, model.in_size, generator=torch.Generator().manual_seed(0)
+        )
+    x = x.detach().clone().requires_grad_(True)
+    model.features(x)[layer][(0, *unit)].backward()
+    return x.grad[0, 0] != 0
+
+
+def on_off_levels(maps: torch.Tensor, off: torch.Tensor, q: float = 0.99):
+    """The 'off' and 'on' values of each of the C maps (N, C, H, W): `off` is given (the map's
+    response to a blank input); 'on' is the q-quantile of the values on the side where the map
+    departs furthest from 'off' (a map may answer a stroke by going up or down). Chapter 04.
+    """
+    d = (maps - off.view(1, -1, 1, 1)).transpose(0, 1).flatten(1)
+    hi, lo = torch.quantile(d, q, dim=1), torch.quantile(d, 1 - q, dim=1)
+    return off, off + torch.where(hi.abs() >= lo.abs(), hi, lo)
+
+
+def threshold_subsampling(off: torch.Tensor, on: torch.Tensor, gain: float, count: float):
+    """A `Subsampling` layer set so that, before squashing, each unit computes
+    gain * (n - count), where n is the sum over its 2x2 block of (x - off) / (on - off): the
+    number of its inputs that are 'on'. With count 0.5 and a large gain it is an OR of the four
+    inputs, with count 3.5 an AND, and with count 2 and a small gain a scaled blur.
+    Chapter 04.
+    """
+    layer = Subsampling(len(off))
+    with torch.no_grad():
+        layer.weight.copy_(gain / (on - off))
+        layer.bias.copy_(-gain * (4 * off / (on - off) + count))
+    return layer

@@ -1,0 +1,98 @@
+"""Training: determinism, exact resume and continuation, refusal of bad parameters."""
+
+import pytest
+import torch
+
+from lenet_lib import data, train
+
+
+@pytest.fixture(scope="module")
+def small(mnist):
+    X, y = data.subset(*mnist["train"], 1000, seed=0)
+    X_test, y_test = data.subset(*mnist["test"], 300, seed=0)
+    return data.prepare(X), y, data.prepare(X_test), y_test
+
+
+def run(small, epochs, checkpoint=None, seed=0, optimizer="adam", lr=1e-3, model="notes"):
+    net = train.new_model(model, seed)
+    history = train.fit(
+        net, *small, optimizer=optimizer, lr=lr, momentum=0.9 if optimizer != "adam" else 0.0,
+        epochs=epochs, batch_size=50, seed=seed, checkpoint=checkpoint, progress=False,
+    )  # fmt: skip
+    return net, history
+
+
+def strip_time(history):
+    return [{k: v for k, v in h.items() if k not in ("seconds", "images_per_s")} for h in history]
+
+
+def test_same_seed_same_metrics_bit_for_bit(small):
+    a = strip_time(run(small, 2)[1])
+    b = strip_time(run(small, 2)[1])
+    assert a == b
+
+
+def test_other_seed_other_metrics(small):
+    assert strip_time(run(small, 1, seed=0)[1]) != strip_time(run(small, 1, seed=1)[1])
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "adam"])
+def test_every_optimizer_learns(small, optimizer):
+    lr = 1e-3 if optimizer == "adam" else 0.1
+    history = run(small, 2, optimizer=optimizer, lr=lr)[1]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert history[-1]["test_acc"] > 30
+
+
+def test_resume_equals_uninterrupted(small, tmp_path):
+    ckpt = tmp_path / "checkpoint.pt"
+    run(small, 1, checkpoint=ckpt)  # "interrupted" after its first epoch
+    state = train.load_checkpoint(ckpt)
+    assert state["epoch"] == 1
+    net_resumed, resumed = run(small, 3, checkpoint=ckpt, seed=0)
+    net_full, full = run(small, 3)
+    assert strip_time(resumed) == strip_time(full)
+    for a, b in zip(net_resumed.state_dict().values(), net_full.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_checkpoint_beyond_requested_epochs_is_refused(small, tmp_path):
+    ckpt = tmp_path / "checkpoint.pt"
+    run(small, 2, checkpoint=ckpt)
+    with pytest.raises(ValueError, match="beyond"):
+        run(small, 1, checkpoint=ckpt)
+
+
+def test_checkpoint_write_is_atomic(tmp_path):
+    target = tmp_path / "c.pt"
+    train.save_atomic({"x": torch.ones(2)}, target)
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+    assert torch.equal(train.load_checkpoint(target)["x"], torch.ones(2))
+
+
+@pytest.mark.parametrize(
+    "kwargs,needle",
+    [
+        ({"optimizer": "rmsprop"}, "optimizer 'rmsprop' is unknown"),
+        ({"epochs": 0}, "epochs must be an integer >= 1"),
+        ({"lr": 0.0}, "lr must be > 0"),
+        ({"lr": -1.0}, "lr must be > 0"),
+        ({"batch_size": 10**6}, "batch_size must be between 1 and the number of training images"),
+    ],
+)
+def test_bad_parameters_are_refused_before_training(small, kwargs, needle):
+    args = {
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "epochs": 1,
+        "batch_size": 64,
+        "n_train": len(small[0]),
+    }
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=needle):
+        train.check_params(**args)
+
+
+def test_paper_model_trains_with_map_loss(small):
+    history = run(small, 2, model="paper", optimizer="adam", lr=1e-3)[1]
+    assert history[1]["train_loss"] < history[0]["train_loss"] < 84  # 84: all outputs at 0
