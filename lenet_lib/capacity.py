@@ -1,0 +1,74 @@
+"""The generalization law E_test - E_train = k (h / P)^alpha, measured (capacity chapter, 03)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .models import LeNet5, layer_table
+
+
+def n_params(width: float) -> int:
+    """Trainable parameters of the notes' LeNet-5 at a width multiplier: our measure of h."""
+    return int(layer_table(LeNet5(width=width))["params"].iloc[-1])
+
+
+def errors(results: pd.DataFrame) -> pd.DataFrame:
+    """Per run: P, width, weight decay, h, and the training and test error rates (fractions).
+
+    E_train is the final model on its own P training images (eval mode), E_test on the
+    held-out test digits.
+    """
+    df = pd.DataFrame(
+        {
+            "run_id": results["run_id"],
+            "seed": results["seed"],
+            "P": results["train_subset"].replace(0, 60000).astype(int),
+            "width": results["width"].astype(float),
+            "weight_decay": results["weight_decay"].astype(float),
+            "E_train": 1 - results["train_acc"] / 100,
+            "E_test": 1 - results["test_acc"] / 100,
+        }
+    )
+    df["h"] = df["width"].map(n_params)
+    df["gap"] = df["E_test"] - df["E_train"]
+    return df.sort_values(["weight_decay", "width", "P", "seed"], ignore_index=True)
+
+
+def fit_law(x: np.ndarray, gap: np.ndarray) -> dict:
+    """Least-squares fit of log(gap) = log(k) + alpha * log(x), x = h / P.
+
+    Returns alpha and k with their standard errors (from the fit's covariance) and a 95%
+    interval for alpha (t distribution); points with gap <= 0 cannot be fitted and are
+    counted in `dropped`.
+    """
+    from scipy import stats
+
+    x, gap = np.asarray(x, float), np.asarray(gap, float)
+    keep = gap > 0
+    lx, ly = np.log(x[keep]), np.log(gap[keep])
+    n = len(lx)
+    if n < 3:
+        raise ValueError(f"need at least 3 points with a positive gap to fit, got {n}")
+    res = stats.linregress(lx, ly)
+    t = stats.t.ppf(0.975, n - 2)
+    return {
+        "alpha": res.slope,
+        "alpha_se": res.stderr,
+        "alpha_lo": res.slope - t * res.stderr,
+        "alpha_hi": res.slope + t * res.stderr,
+        "k": float(np.exp(res.intercept)),
+        "log_k_se": res.intercept_stderr,
+        "r2": res.rvalue**2,
+        "n": n,
+        "dropped": int((~keep).sum()),
+    }
+
+
+def verdict_alpha(fit: dict, lo: float = 0.5, hi: float = 1.0) -> str:
+    """Whether the fitted alpha lies in [lo, hi], allowing for its 95% interval."""
+    if lo <= fit["alpha"] <= hi:
+        return "holds"
+    if fit["alpha_hi"] >= lo and fit["alpha_lo"] <= hi:
+        return "holds approximately"
+    return "does not hold"
