@@ -195,3 +195,21 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path, mnist):
     resumed = runs.load_metrics(tmp_path / "a" / "k" / "r")[cols]
     uninterrupted = runs.load_metrics(tmp_path / "b" / "k" / "r")[cols]
     pd.testing.assert_frame_equal(resumed, uninterrupted, check_exact=True)
+
+
+def test_tables_are_built_from_the_summaries(quick, tmp_path):
+    import shutil
+
+    from lenet_lib import report
+
+    out, _ = quick
+    copy = tmp_path / "results"
+    shutil.copytree(out, copy)
+    before = report.table2(runs.load_results("optimizers", copy)).set_index("optimizer")
+    path = copy / "optimizers" / "sgd-e30-s0" / "summary.json"
+    summary = json.loads(path.read_text())
+    summary["test_acc"] = 12.34
+    path.write_text(json.dumps(summary))
+    after = report.table2(runs.load_results("optimizers", copy)).set_index("optimizer")
+    assert after.loc["sgd", "test_acc"] == 12.34 != before.loc["sgd", "test_acc"]
+    assert after.loc["sgd", "test_diff"] == pytest.approx(12.34 - 88.23)
