@@ -192,7 +192,44 @@ def capacity_runs(seeds=(0, 1), quick=False) -> list[Run]:
     return out
 
 
-EXPERIMENTS = {"optimizers": optimizer_runs, "gap": gap_runs, "capacity": capacity_runs}
+# The slow regime found by the gap grid, run at Table 2's full lengths: batches of 1,024
+# (16 times fewer updates per epoch), SGD-family step 0.01, Adam step 1e-4 (optimizer chapter).
+LARGE_BATCH = 1024
+LARGE_BATCH_LR = {"sgd": 0.01, "momentum": 0.01, "nesterov": 0.01, "adam": 1e-4}
+
+
+def largebatch_runs(seeds=(0,), quick=False) -> list[Run]:
+    """Table 2's six runs in the slow regime (`quick`: as for optimizer_runs)."""
+    out = []
+    for r in optimizer_runs(seeds, quick):
+        lr = LARGE_BATCH_LR[r.optimizer]
+        bs = min(LARGE_BATCH, r.train_subset or LARGE_BATCH)
+        out.append(Run(**{**asdict(r), "experiment": "largebatch", "lr": lr, "batch_size": bs}))
+    return out
+
+
+EXPERIMENTS = {
+    "optimizers": optimizer_runs,
+    "gap": gap_runs,
+    "capacity": capacity_runs,
+    "largebatch": largebatch_runs,
+}
+
+
+def paper_runs(seeds=(0,), quick=False) -> list[Run]:
+    """The paper's own training of its network (chapter 09): 20 passes of per-digit SDLM
+    (sdlm.py); `quick`: one pass on 1,000 training and 500 test digits, same run id."""
+    size = dict(epochs=1, train_subset=1000, test_subset=500) if quick else dict(epochs=20)
+    out = []
+    for s in seeds:
+        r = Run(
+            "paper", "sdlm", 0.0005, batch_size=1, model="paper", scaling="paper", seed=s, **size
+        )
+        out.append(_with_id(r, f"sdlm-e20-s{s}"))
+    return out
+
+
+EXPERIMENTS["paper"] = paper_runs
 
 
 def register(name, plan):
