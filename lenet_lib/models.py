@@ -1,6 +1,6 @@
 """The two LeNet-5s: the notes' variant and the 1998 paper's network, and their layer table.
 
-Used by the convolution (03), architecture (04), training and optimizer chapters, and by the
+Used by the convolution (04), architecture (05), training and optimizer chapters, and by the
 paper-reproduction chapter.
 """
 

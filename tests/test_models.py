@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from lenet_lib import data
+from lenet_lib import cli, data
 from lenet_lib.models import (
     C3_TABLE,
     LeNet5,
@@ -152,24 +152,22 @@ def test_build_model_refuses_unknown_names():
         build_model("alexnet")
 
 
-def _cli(*args):
+def test_cli_params_paper():
+    """The installed command's real path, in its own process."""
     out = subprocess.run(
-        [sys.executable, "-m", "lenet_lib.cli", "params", *args],
+        [sys.executable, "-m", "lenet_lib.cli", "params", "--model", "paper", "--format", "json"],
         capture_output=True,
         text=True,
         check=True,
     )
-    return {r["layer"]: r for r in json.loads(out.stdout)}
-
-
-def test_cli_params_paper():
-    rows = _cli("--model", "paper", "--format", "json")
+    rows = {r["layer"]: r for r in json.loads(out.stdout)}
     for layer, (params, connections) in PAPER_COUNTS.items():
         assert (rows[layer]["params"], rows[layer]["connections"]) == (params, connections)
     assert rows["TOTAL"]["params"] == 60_000
 
 
-def test_cli_params_notes():
-    rows = _cli("--model", "notes", "--format", "json")
+def test_cli_params_notes(capsys):
+    assert cli.main(["params", "--model", "notes", "--format", "json"]) == 0
+    rows = {r["layer"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["C3"]["params"] == 2_416
     assert rows["TOTAL"]["params"] == 61_706
