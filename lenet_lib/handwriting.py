@@ -141,10 +141,11 @@ def from_blocks(grids: torch.Tensor, upsample: int = 1) -> torch.Tensor:
 
 
 def load_sklearn_digits(upsample: int = 1):
-    """scikit-learn's 1,797 digits by 43 writers, none of them in MNIST, normalized as MNIST was.
+    """scikit-learn's 1,797 digits, normalized as MNIST was.
 
-    Each 8x8 pixel counts the ink (0 to 16) in a 4x4 block of a 32x32 binary image (the UCI
-    optdigits set, which ships with scikit-learn). Returns the normalized digits (N, 28, 28)
+    They are the test part of the UCI optdigits set, written by 13 people (of the set's 43),
+    none of them MNIST's writers; the set ships with scikit-learn. Each 8x8 pixel counts the
+    ink (0 to 16) in a 4x4 block of a 32x32 binary image. Returns the normalized digits (N, 28, 28)
     uint8 (see `from_blocks` for `upsample`), the labels (N,) int64 and the raw 8x8 images
     (N, 8, 8) float. Used by the handwriting chapter (08).
     """
@@ -194,3 +195,21 @@ def most_confused(y: torch.Tensor, y_hat: torch.Tensor, k: int = 5):
         .head(k)
         .reset_index(drop=True)
     )
+
+
+def pair_rank(y: torch.Tensor, y_hat: torch.Tensor, true: int, predicted: int) -> int | None:
+    """Rank of the error `true` read as `predicted` among all errors by frequency (1: the
+    commonest; ties share a rank), or None if it never happens (the handwriting chapter, 08)."""
+    c = confusion(y, y_hat)
+    n = int(c[true, predicted])
+    if true == predicted or n == 0:
+        return None
+    off = c[~torch.eye(len(c), dtype=torch.bool)]
+    return 1 + int((off > n).sum())
+
+
+def accuracy(model, X: torch.Tensor, y: torch.Tensor) -> tuple[float, torch.Tensor]:
+    """Accuracy (%) of a trained model on digits (N, 28, 28) uint8, and its answers (N,)
+    (the handwriting chapter, 08)."""
+    y_hat = probabilities(model, X).argmax(1)
+    return 100 * (y_hat == y).float().mean().item(), y_hat
