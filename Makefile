@@ -34,6 +34,10 @@ test: data lint
 
 reproduce: data
 	$(BIN)/lenet run optimizers --seeds $(SEEDS) --jobs $(JOBS)
+	$(BIN)/lenet run gap --jobs $(JOBS)
+	$(BIN)/lenet run largebatch --jobs $(JOBS)
+	$(BIN)/lenet run capacity --seeds 0,1 --jobs $(JOBS)
+	$(BIN)/lenet run paper
 
 clean:
 	rm -rf _build
