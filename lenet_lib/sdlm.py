@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .models import LeNet5Paper
+from .models import LeNet5Paper, _inputs_per_unit, map_loss
 
 MU = 0.02  # the paper's mu, Section III-B
 N_CURVATURE = 500  # digits the curvature is averaged over before each pass
@@ -282,24 +282,135 @@ class _Net:
 
 
 def curvature(model: LeNet5Paper, X) -> dict:
-    """The paper's h_kk for every weight of `model`, averaged over the digits X, as a dict
-    {name: tensor} in `_Net`'s layout (C3 full, its unconnected kernels meaningless).
-    Used by chapter 09 to show the effective rates of the first pass."""
+    """The paper's h_kk for every weight of `model`, the mean over the digits X, as
+    {name: tensor} in the model's own layout (C3: its 60 connected kernels)."""
     with torch.no_grad():
         net = _Net(model)
-        h = net.curvature(X)
-    h[4] = h[4] * net.mask3
-    return dict(zip(NAMES, h, strict=True))
+        h = net.curvature(X.contiguous())
+    h[4] = h[4].view(16, 6, 5, 5)[model.c3.out_idx, model.c3.in_idx]
+    shapes = [p.shape for p in model.parameters()]
+    return {k: t.reshape(s) for k, t, s in zip(NAMES, h, shapes, strict=True)}
 
 
 def effective_rates(model: LeNet5Paper, X, eta_: float = 0.0005) -> torch.Tensor:
-    """eta / (mu + h_kk) of every trainable weight of `model` (60,000 values) with h_kk
-    averaged over X (chapter 09 compares their range with the paper's)."""
-    h = curvature(model, X)
-    net_mask = model.c3.table.repeat_interleave(25, 1).flatten().bool()
-    flat = [eta_ / (MU + t.flatten()) for t in h.values()]
-    flat[4] = flat[4][net_mask]
-    return torch.cat(flat)
+    """eta / (mu + h_kk) of every trainable weight of `model` (60,000 values), h_kk averaged
+    over the digits X. Chapter 09 compares their range with the paper's."""
+    return torch.cat([eta_ / (MU + t.flatten()) for t in curvature(model, X).values()])
+
+
+def exact_ggn_diagonal(model: LeNet5Paper, X, labels) -> dict:
+    """The exact diagonal of the Gauss-Newton matrix J^T H J, averaged over the digits X,
+    with torch.func: J the Jacobian of F6's 84 outputs with respect to every weight, H the
+    Hessian of the MAP loss with respect to those outputs. No diagonal approximation inside
+    the network, and a shared weight's connections interact. Same layout as `curvature`;
+    chapter 09 and the tests compare the two (small X: one Jacobian per digit)."""
+    from torch.func import functional_call, hessian, jacrev
+
+    wrapper = _F6(model)
+    params = {f"m.{k}": v.detach() for k, v in model.named_parameters()}
+    buffers = {f"m.{k}": v for k, v in model.named_buffers()}
+
+    def f6(p, x):
+        return functional_call(wrapper, (p, buffers), (x[None],))[0]
+
+    def loss_x6(v, label):
+        return map_loss(model.output(v[None]), label.view(1))
+
+    total = {k: torch.zeros_like(v) for k, v in params.items()}
+    for x, label in zip(X, labels, strict=True):
+        out = f6(params, x).detach()
+        H = hessian(loss_x6)(out, label)
+        for k, Jk in jacrev(f6)(params, x).items():
+            Jf = Jk.reshape(84, -1)
+            total[k] += torch.einsum("ap,ab,bp->p", Jf, H, Jf).view_as(total[k])
+    return dict(zip(NAMES, (t / len(X) for t in total.values()), strict=True))
+
+
+class _F6(torch.nn.Module):
+    """The model up to F6's outputs, for torch.func."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.m = model
+
+    def forward(self, x):
+        return self.m.features(x)["f6"]
+
+
+# A fresh run starts from weights uniform in +-2.4 / sqrt(F_i), not the +-2.4 / F_i that the
+# paper prints and LeNet5Paper draws: with the printed rule the paper's own procedure stalls
+# within a few digits (chapter 09 shows it), and the paper's stated reason for the rule (every
+# weighted sum starting with the same spread) calls for the square root. Recorded in every
+# checkpoint's "sdlm" settings.
+INIT = "sqrt"
+
+
+def fan_in_init(model: LeNet5Paper, seed: int = 0, sqrt: bool = True) -> LeNet5Paper:
+    """Redraw every weight uniform in +-2.4 / sqrt(F_i) (`sqrt`) or +-2.4 / F_i, F_i the
+    fan-in of the unit the weight feeds. In place; returns `model`.
+
+    Appendix A of the paper prints 2.4 / F_i (what `LeNet5Paper` draws) and gives as its
+    reason that every unit's weighted sum should start with the same spread, in the working
+    range of the sigmoid. A sum of F_i terms spreads as sqrt(F_i) times one term, so that
+    reason calls for 1 / sqrt(F_i); under 1 / F_i a unit's weighted sum shrinks as
+    1 / sqrt(F_i), and chapter 09 shows that the paper's own procedure then stalls within a
+    few digits. Both are here so the chapter and the tests can set them side by side.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    scale = math.sqrt if sqrt else float
+
+    def draw(shape, bound):
+        return (torch.rand(shape, generator=gen) * 2 - 1) * bound
+
+    with torch.no_grad():
+        for name in ("c1", "s2", "s4", "c5", "f6"):
+            layer = getattr(model, name)
+            bound = 2.4 / scale(_inputs_per_unit(layer) - 1)
+            for p in layer.parameters():
+                p.copy_(draw(p.shape, bound))
+        c3 = model.c3
+        fan = c3.table.sum(1).double() * 25  # 75, 100 or 150 inputs per C3 map
+        bound = 2.4 / (fan.sqrt() if sqrt else fan)
+        c3.weight.copy_(draw(c3.weight.shape, 1.0) * bound[c3.out_idx].view(-1, 1, 1))
+        c3.bias.copy_(draw(c3.bias.shape, 1.0) * bound)
+    return model
+
+
+class _OneThread:
+    """torch on one CPU thread inside the block: faster for operations this small, and the
+    results do not depend on the caller's thread count."""
+
+    def __enter__(self):
+        self.threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.threads)
+
+
+def _one_pass(model, X, labels: list, gen: torch.Generator, eta_: float):
+    """One pass: draw the order and the curvature digits from `gen`, estimate h_kk, update
+    once per digit. Returns the order and each digit's 11 log-posteriors before its update."""
+    n = len(X)
+    order = torch.randperm(n, generator=gen)
+    sample = torch.randperm(n, generator=gen)[: min(N_CURVATURE, n)]
+    with torch.inference_mode():
+        net = _Net(model)
+        rates = net.rates(net.curvature(X[sample.to(X.device)]), eta_)
+        logp = [net.step(X[i], labels[i], rates) for i in order.tolist()]
+        logp = torch.stack(logp).cpu()
+    net.write_back()
+    return order, logp
+
+
+def first_pass_losses(model: LeNet5Paper, X, y, eta0: float = 0.0005, seed: int = 0):
+    """The MAP loss of each digit of one pass over (X, y), before its update, in the order
+    seen: the first pass of `fit` on a small set. Chapter 09 uses it on a few thousand
+    digits to show how training starts. Trains `model` in place."""
+    X = X.contiguous()
+    with _OneThread():
+        order, logp = _one_pass(model, X, y.tolist(), torch.Generator().manual_seed(seed), eta0)
+    return -logp[torch.arange(len(X)), 1 + y.cpu()[order]]
 
 
 def fit(
@@ -322,22 +433,23 @@ def fit(
 
     Each pass: draw the pass's order and N_CURVATURE digits from the generator seeded by
     `seed`, estimate h_kk on those digits, then update once per digit in that order with
-    rates eta / (mu + h_kk), eta from `eta(epoch, eta0)`. train_loss and train_acc are the
-    running values (each digit scored before its update); `seconds` covers the curvature
-    and the updates, not the evaluation. The per-digit loop runs on one CPU thread, which
-    is faster for operations this small and makes the run independent of the thread count.
+    rates eta / (mu + h_kk), eta = `eta(epoch, eta0)`. train_loss and train_acc are running
+    values (each digit scored before its update); `seconds` covers the curvature and the
+    updates, not the evaluation. Runs on one CPU thread (see `_OneThread`). A fresh run
+    first redraws the weights as `INIT` says.
     """
     from .train import evaluate, load_checkpoint, save_atomic
 
-    settings = {"eta0": float(eta0), "mu": MU, "n_curvature": N_CURVATURE, "j": J}
+    settings = {"eta0": float(eta0), "mu": MU, "n_curvature": N_CURVATURE, "j": J, "init": INIT}
+    _Net(model)  # refuses anything but LeNet5Paper before any work
     gen = torch.Generator().manual_seed(seed)
     history, start = [], 0
     if checkpoint is not None and Path(checkpoint).exists():
         state = load_checkpoint(checkpoint)
         if state.get("sdlm") != settings:
             raise ValueError(
-                f"{checkpoint} was written with other SDLM settings ({state.get('sdlm')}): "
-                "delete it or use another folder"
+                f"{checkpoint} was written with other SDLM settings ({state.get('sdlm')}), "
+                f"not {settings}: delete it or use another folder"
             )
         model.load_state_dict(state["model"])
         gen.set_state(state["generator"])
@@ -345,39 +457,31 @@ def fit(
         history, start = list(state["history"]), state["epoch"]
         if start > epochs:
             raise ValueError(f"{checkpoint} is at epoch {start}, beyond epochs={epochs}")
-    X = X.contiguous()  # the step reads each digit's patches by strides
+    if start == 0 and INIT == "sqrt":
+        fan_in_init(model, seed, sqrt=True)
+    X = X.contiguous()  # the step reads each digit's 5x5 patches by strides
     labels = y.tolist()
-    n = len(X)
-    threads = torch.get_num_threads()
     bar = tqdm(
         range(start, epochs), desc="passes", disable=not progress, initial=start, total=epochs
     )
-    try:
-        torch.set_num_threads(1)
+    with _OneThread():
         for epoch in bar:
             model.train()
             t0 = time.perf_counter()
-            order = torch.randperm(n, generator=gen).tolist()
-            sample = torch.randperm(n, generator=gen)[: min(N_CURVATURE, n)]
-            with torch.inference_mode():
-                net = _Net(model)
-                rates = net.rates(net.curvature(X[sample.to(X.device)]), eta(epoch, eta0))
-                logps = [net.step(X[i], labels[i], rates) for i in order]
-                logp = torch.stack(logps).cpu()
-            ordered = torch.tensor(order)
-            losses = -logp[torch.arange(n), 1 + y.cpu()[ordered]]
-            correct = (logp[:, 1:].argmax(1) == y.cpu()[ordered]).sum().item()
-            net.write_back()
+            order, logp = _one_pass(model, X, labels, gen, eta(epoch, eta0))
             seconds = time.perf_counter() - t0
+            y_seen = y.cpu()[order]
+            losses = -logp[torch.arange(len(X)), 1 + y_seen]
+            correct = (logp[:, 1:].argmax(1) == y_seen).sum().item()
             test_loss, test_acc = evaluate(model, X_test, y_test)
             row = {
                 "epoch": epoch + 1,
                 "train_loss": losses.double().mean().item(),
-                "train_acc": 100.0 * correct / n,
+                "train_acc": 100.0 * correct / len(X),
                 "test_loss": test_loss,
                 "test_acc": test_acc,
                 "seconds": seconds,
-                "images_per_s": n / seconds,
+                "images_per_s": len(X) / seconds,
             }
             history.append(row)
             bar.set_postfix(loss=f"{row['train_loss']:.4f}", test_acc=f"{test_acc:.2f}")
@@ -393,6 +497,4 @@ def fit(
                     },
                     Path(checkpoint),
                 )
-    finally:
-        torch.set_num_threads(threads)
     return history

@@ -1,0 +1,206 @@
+"""The paper's training procedure (lenet_lib/sdlm.py): the hand-written forward, gradient and
+curvature against autograd and torch.func on the real LeNet5Paper, the schedule, and the
+contract of train.fit (resume equals an uninterrupted run). Real MNIST, small sizes."""
+
+import inspect
+
+import pytest
+import torch
+from torch.func import functional_call, hessian, jacrev
+
+from lenet_lib import models, runs, sdlm, train
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y, X_test, y_test = runs.load_run_data("paper", 1000, 200, "cpu", 0)
+    return X, y, X_test, y_test
+
+
+def paper_model(seed=0, sqrt_init=False):
+    """LeNet5Paper with bounds 2.4 / sqrt(F_i), or 2.4 / F_i as Appendix A prints them."""
+    return sdlm.fan_in_init(train.new_model("paper", seed), seed, sqrt=sqrt_init)
+
+
+def autograd_grads(model, X, y):
+    """Gradient of the summed MAP loss, in sdlm's order (NAMES), C3 as its 60 kernels."""
+    model.zero_grad()
+    loss = model.loss(model(X), y) * len(X)
+    loss.backward()
+    return loss.item(), [p.grad.clone() for p in model.parameters()]
+
+
+def as_model_layout(model, tensors):
+    """sdlm's 12 tensors in the model's shapes (C3 full -> its connected kernels)."""
+    out = []
+    for t, p in zip(tensors, model.parameters(), strict=True):
+        if t.numel() == 16 * 150:
+            t = t.view(16, 6, 5, 5)[model.c3.out_idx, model.c3.in_idx]
+        out.append(t.reshape(p.shape))
+    return out
+
+
+def assert_close_rel(got, want, rtol):
+    for g, w, name in zip(got, want, sdlm.NAMES, strict=True):
+        err = (g - w).abs().max() / w.abs().max()
+        assert err < rtol, f"{name}: relative error {err:.2e}"
+
+
+@pytest.mark.parametrize("sqrt_init", [False, True])
+def test_step_is_the_autograd_gradient(digits, sqrt_init):
+    X, y, _, _ = digits
+    model = paper_model(sqrt_init=sqrt_init)
+    for i in (0, 7):
+        net = sdlm._Net(model)
+        before = net.flat.clone()
+        with torch.inference_mode():
+            logp = net.step(X[i], int(y[i]), torch.ones_like(net.flat))
+        loss, grads = autograd_grads(model, X[i : i + 1], y[i : i + 1])
+        assert -logp[1 + int(y[i])].item() == pytest.approx(loss, rel=1e-5)
+        assert int(logp[1:].argmax()) == int(model.predict(X[i : i + 1]))
+        assert_close_rel(as_model_layout(model, net._views(before - net.flat)), grads, 1e-4)
+
+
+def test_batched_backward_is_the_autograd_gradient(digits):
+    X, y, _, _ = digits
+    model = paper_model(sqrt_init=True)
+    net = sdlm._Net(model)
+    with torch.no_grad():
+        c = net.forward(X[:16])
+        grads = net.backward(c, net.gradient_x6(c, y[:16]))
+    assert_close_rel(as_model_layout(model, grads), autograd_grads(model, X[:16], y[:16])[1], 1e-4)
+
+
+def test_rubbish_constant_is_map_loss_default():
+    assert sdlm.J == inspect.signature(models.map_loss).parameters["j"].default
+
+
+def test_schedule_is_the_papers():
+    got = [sdlm.eta(e, 0.0005) for e in range(14)]
+    want = [5e-4] * 2 + [2e-4] * 3 + [1e-4] * 3 + [5e-5] * 4 + [1e-5] * 2
+    assert got == pytest.approx(want)
+    assert sdlm.eta(3, 0.001) == pytest.approx(4e-4)  # scales with eta0
+
+
+def test_output_curvature_is_the_exact_hessian_diagonal(digits):
+    X, y, _, _ = digits
+    model = paper_model(sqrt_init=True)
+    net = sdlm._Net(model)
+    with torch.no_grad():
+        c = net.forward(X[:3])
+        got = net.output_curvature(c)
+    x6 = 2 * sdlm.A * c["s6"] - sdlm.A
+    for k in range(3):
+        H = hessian(lambda v, k=k: models.map_loss(model.output(v[None]), y[k : k + 1]))(x6[k])
+        assert torch.allclose(got[k], H.diagonal(), rtol=1e-4, atol=1e-5)
+        assert (got[k] >= 0).all()
+
+
+def layerwise_curvature(model, x, label):
+    """The paper's recursion by brute force: every layer's exact Jacobian (torch.func),
+    squared, applied backwards to the diagonal second derivatives (its equations 22-25)."""
+    layers = [model.c1, model.s2, model.c3, model.s4, model.c5, model.f6]
+    u, inputs, pre = x[None], [], []
+    for i, layer in enumerate(layers):
+        u = u.flatten(1) if i == 5 else u
+        inputs.append(u)
+        pre.append(layer(u))
+        u = models.scaled_tanh(pre[-1])
+    H = hessian(lambda v: models.map_loss(model.output(v), label.view(1)))(u)
+    D = H.reshape(84, 84).diagonal()
+    h = []
+    for i, layer, u, a in reversed(list(zip(range(6), layers, inputs, pre, strict=True))):
+        fprime = 1.7159 * 2 / 3 * (1 - torch.tanh(2 * a / 3) ** 2)
+        Da = fprime.flatten() ** 2 * D
+        params = dict(layer.named_parameters())
+        J = jacrev(lambda p, u=u, layer=layer: functional_call(layer, p, (u,)).flatten())(params)
+        h = [(J[k].reshape(len(Da), -1) ** 2).T @ Da for k in ("weight", "bias")] + h
+        if i > 0:  # the input's own second derivatives are not needed
+            Ju = jacrev(lambda v, layer=layer: layer(v).flatten())(u).reshape(len(Da), -1)
+            D = (Ju**2).T @ Da
+    return h
+
+
+def test_curvature_is_the_papers_recursion_and_positive(digits):
+    X, y, _, _ = digits
+    model = paper_model(sqrt_init=True)
+    for i in (3,):
+        h = sdlm.curvature(model, X[i : i + 1])
+        brute = layerwise_curvature(model, X[i], y[i])
+        got = [t.flatten() for t in h.values()]
+        assert_close_rel(got, brute, 1e-4)
+        assert all((t >= 0).all() for t in got)
+    h = sdlm.curvature(model, X[:200])
+    assert all((t > 0).any() and (t >= 0).all() for t in h.values())
+
+
+def test_curvature_of_c5_and_f6_is_the_exact_gauss_newton_diagonal(digits):
+    """Where each unit reaches the outputs by one path and shares no weight (C5, F6), the
+    paper's recursion is exact: it equals the exact Gauss-Newton diagonal once the output
+    Hessian is diagonal (at these weights it nearly is: the rubbish class dominates)."""
+    X, y, _, _ = digits
+    model = paper_model(sqrt_init=True)
+    h = sdlm.curvature(model, X[:4])
+    exact = sdlm.exact_ggn_diagonal(model, X[:4], y[:4])
+    for name in ("W5", "b5", "W6", "b6"):
+        err = (h[name] - exact[name]).abs().max() / exact[name].abs().max()
+        assert err < 1e-3, f"{name}: relative error {err:.2e}"
+    # Earlier, the diagonal recursion drops the interactions of a shared weight's
+    # connections and of a unit's paths: it can only be a rough, positive estimate.
+    for name in ("W1", "W3"):
+        ratio = (h[name] / exact[name]).median()
+        assert 0.01 < ratio < 10
+
+
+def test_refuses_other_models(digits):
+    X, y, X_test, y_test = digits
+    with pytest.raises(ValueError, match="paper"):
+        sdlm.fit(train.new_model("notes", 0), X, y, X_test, y_test, epochs=1, progress=False)
+
+
+def test_resume_equals_uninterrupted(digits, tmp_path):
+    X, y, X_test, y_test = digits
+    X, y = X[:300], y[:300]
+    kw = dict(optimizer="sdlm", lr=0.0005, batch_size=1, seed=3, progress=False)
+    whole = paper_model(sqrt_init=True)
+    h_whole = train.fit(whole, X, y, X_test, y_test, epochs=2, checkpoint=tmp_path / "a.pt", **kw)
+    first = paper_model(sqrt_init=True)
+    train.fit(first, X, y, X_test, y_test, epochs=1, checkpoint=tmp_path / "b.pt", **kw)
+    resumed = paper_model(seed=9)  # its own weights are replaced by the checkpoint's
+    h_res = train.fit(resumed, X, y, X_test, y_test, epochs=2, checkpoint=tmp_path / "b.pt", **kw)
+    strip = [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in h_res]
+    assert strip == [{k: r[k] for k in strip[0]} for r in h_whole]
+    for a, b in zip(whole.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    state = train.load_checkpoint(tmp_path / "b.pt")
+    assert state["epoch"] == 2 and state["sdlm"]["mu"] == sdlm.MU
+    assert set(h_res[0]) == {
+        "epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "images_per_s"
+    }  # fmt: skip
+
+
+def test_short_run_decreases_the_loss(digits):
+    X, y, X_test, y_test = digits
+    model = paper_model(sqrt_init=True)
+    before = train.evaluate(model, X_test, y_test)
+    threads = torch.get_num_threads()
+    history = sdlm.fit(model, X, y, X_test, y_test, epochs=1, seed=0, progress=False)
+    assert history[0]["test_loss"] < 0.5 * before[0]
+    assert history[0]["test_acc"] > 60
+    assert torch.get_num_threads() == threads  # fit runs on one thread, then restores
+
+
+def test_printed_initialisation_stalls_the_first_pass(digits):
+    """The finding chapter 09 reports: with Appendix A's bounds as printed (2.4 / F_i), the
+    first pass's rates drive C5 and F6 into saturation within a few digits and the loss
+    climbs instead of falling; with 2.4 / sqrt(F_i) it falls."""
+    X, y, _, _ = digits
+    X, y = X[:600], y[:600]
+    for sqrt_init in (False, True):
+        model = paper_model(sqrt_init=sqrt_init)
+        start = train.evaluate(model, X, y)[0]
+        late = sdlm.first_pass_losses(model, X, y)[-200:].mean()
+        if sqrt_init:
+            assert late < 0.6 * start
+        else:
+            assert late > 1.5 * start
