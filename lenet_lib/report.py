@@ -21,8 +21,8 @@ def table2(results: pd.DataFrame) -> pd.DataFrame:
     `train_acc` is the final model in eval mode on the whole training set; `train_running`
     the running accuracy of the last epoch (what a training loop prints).
     """
-    ours = runs.summarise(results)
-    t = runs.NOTES_TABLE2.merge(ours, on=["optimizer", "epochs"], how="left")
+    ours = runs.summarise(results).drop(columns=["optimizer", "epochs"])
+    t = runs.NOTES_TABLE2.merge(ours, on="row", how="left")
     t["test_diff"] = t["test_acc"] - t["notes_test_acc"]
     t["train_diff"] = t["train_acc"] - t["notes_train_acc"]
     cols = [

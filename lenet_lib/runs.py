@@ -14,6 +14,7 @@ import io
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -83,8 +84,8 @@ TABLE2 = [
     ("adam", 100, 1e-3, 0.0, 99.08, 98.99),
 ]
 NOTES_TABLE2 = pd.DataFrame(
-    [(o, e, tr, te) for o, e, _, _, tr, te in TABLE2],
-    columns=["optimizer", "epochs", "notes_train_acc", "notes_test_acc"],
+    [(f"{o}-e{e}", o, e, tr, te) for o, e, _, _, tr, te in TABLE2],
+    columns=["row", "optimizer", "epochs", "notes_train_acc", "notes_test_acc"],
 )
 
 CHOICES = [
@@ -566,7 +567,7 @@ def load_results(experiment: str, results_dir=RESULTS) -> pd.DataFrame:
         rows.append(
             {**s, **{k: v for k, v in p["parameters"].items() if k not in s}}
             | {k: p[k] for k in ("device_name", "torch", "git_commit", "started")}
-            | {"run_dir": str(summary.parent)}
+            | {"run_dir": str(summary.parent), "row": re.sub(r"-s\d+$", "", s["run_id"])}
         )
     if not rows:
         raise FileNotFoundError(f"no complete runs in {folder}: run `lenet run {experiment}`")
@@ -597,9 +598,12 @@ def load_metrics(run_dir) -> pd.DataFrame:
 
 
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation over seeds of each (optimizer, epochs)."""
-    g = results.groupby(["optimizer", "epochs"], sort=False)
+    """Mean and standard deviation over the seeds of each row of a plan (a run id without its
+    seed, such as `adam-e60`)."""
+    g = results.groupby("row", sort=False)
     out = g.agg(
+        optimizer=("optimizer", "first"),
+        epochs=("epochs", "first"),
         seeds=("seed", "count"),
         train_acc=("train_acc", "mean"),
         train_acc_sd=("train_acc", "std"),
