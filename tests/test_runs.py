@@ -9,6 +9,7 @@ import time
 
 import pandas as pd
 import pytest
+import torch
 from conftest import ROOT
 
 from lenet_lib import runs
@@ -102,6 +103,17 @@ def test_finished_runs_are_skipped(quick):
     proc = lenet("run", "optimizers", "--quick", "--results-dir", str(out))
     assert proc.returncode == 0
     assert proc.stdout.count("complete, skipped") == 6
+
+
+def test_paper_experiment_runs_through_papermill(tmp_path):
+    """`lenet run paper --quick`: the paper's network and SDLM in the training notebook."""
+    rid = "sdlm-e20-s0"
+    proc = lenet("run", "paper", "--quick", "--only", rid, "--results-dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    row = runs.load_results("paper", tmp_path).set_index("run_id").loc[rid]
+    assert (row.optimizer, row.model, row.scaling, row.batch_size) == ("sdlm", "paper", "paper", 1)
+    assert row.test_acc > 50  # one pass over 1,000 digits already reads most test digits
+    assert torch.load(tmp_path / "paper" / rid / "checkpoint.pt")["sdlm"]["eta0"] == 0.0005
 
 
 def test_bad_parameters_refused_before_any_training(tmp_path):
