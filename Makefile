@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SEEDS ?= 0,1,2
-JOBS ?= 1
+JOBS ?= 2
 
 .PHONY: setup data book test lint reproduce clean
 
