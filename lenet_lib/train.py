@@ -17,7 +17,9 @@ from tqdm import tqdm
 from . import data
 from .models import build_model
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "sdlm")
+# sdlm: the paper's procedure (sdlm.py); sdlm-exact: the same with the exact Gauss-Newton
+# diagonal as its curvature.
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "sdlm", "sdlm-exact")
 
 
 def make_optimizer(name, params, lr, momentum=0.9, weight_decay=0.0, betas=(0.9, 0.999)):
@@ -117,12 +119,12 @@ def fit(
     checkpoint of a shorter run of the same protocol continues to `epochs`.
     """
     check_params(optimizer, lr, epochs, batch_size, len(X), momentum)
-    if optimizer == "sdlm":  # the paper's own procedure (chapter 09) has its own loop
+    if optimizer.startswith("sdlm"):  # the paper's own procedure (chapter 09) has its own loop
         from . import sdlm
 
         return sdlm.fit(
             model, X, y, X_test, y_test, epochs=epochs, seed=seed, checkpoint=checkpoint,
-            progress=progress, eta0=lr,
+            progress=progress, eta0=lr, curvature="exact" if optimizer == "sdlm-exact" else "paper",
         )  # fmt: skip
     opt = make_optimizer(optimizer, model.parameters(), lr, momentum, weight_decay)
     gen = torch.Generator().manual_seed(seed)

@@ -152,6 +152,33 @@ def test_curvature_of_c5_and_f6_is_the_exact_gauss_newton_diagonal(digits):
         assert 0.01 < ratio < 10
 
 
+def test_exact_curvature_is_the_torch_func_gauss_newton_diagonal(digits):
+    """`_Net.curvature_exact` (rows of a factor of the output Hessian, backpropagated and
+    squared) against torch.func's J^T H J, at weights where the output Hessian is far from
+    diagonal (after a short pass) and at the start."""
+    X, y, _, _ = digits
+    trained = paper_model(sqrt_init=True)
+    sdlm.first_pass_losses(trained, X[:300], y[:300])
+    for model in (paper_model(sqrt_init=True), trained):
+        want = sdlm.exact_ggn_diagonal(model, X[400:405], y[400:405])
+        with torch.inference_mode():
+            got = sdlm._Net(model).curvature_exact(X[400:405].contiguous(), chunk=2)
+        assert_close_rel(as_model_layout(model, got), list(want.values()), 1e-4)
+
+
+def test_a_checkpoint_resumes_only_with_its_own_curvature(digits, tmp_path):
+    X, y, X_test, y_test = digits
+    X, y = X[:100], y[:100]
+    kw = dict(lr=0.0005, batch_size=1, epochs=1, progress=False)
+    ck = tmp_path / "c.pt"
+    train.fit(paper_model(), X, y, X_test, y_test, optimizer="sdlm-exact", checkpoint=ck, **kw)
+    assert train.load_checkpoint(ck)["sdlm"]["curvature"] == "exact"
+    with pytest.raises(ValueError, match="other SDLM settings"):
+        train.fit(paper_model(), X, y, X_test, y_test, optimizer="sdlm", checkpoint=ck, **kw)
+    with pytest.raises(ValueError, match="curvature must be one of"):
+        sdlm.fit(paper_model(), X, y, X_test, y_test, epochs=1, curvature="diag", progress=False)
+
+
 def test_refuses_other_models(digits):
     X, y, X_test, y_test = digits
     with pytest.raises(ValueError, match="paper"):
