@@ -218,8 +218,8 @@ EXPERIMENTS = {
 
 
 # The paper's global rate for its first two passes, and ours: with the paper's rate our
-# implementation's test error jumps from 3% to 25% in the second pass (chapter 09); one tenth
-# of the schedule trains steadily; two fifths and a fifth sit between. `lr` is that first rate;
+# implementation's test error jumps from 3% to 25% in the second pass (chapter 09); a fifth and
+# a tenth of the schedule train steadily, two fifths sits between. `lr` is that first rate;
 # sdlm.eta scales the schedule. The sdlm-exact runs change one thing, the curvature: the exact
 # Gauss-Newton diagonal instead of the paper's approximation of it, which is 3 to 5 times
 # smaller for the shared weights of C1 and C3 (chapter 09), to test whether that explains
