@@ -285,7 +285,8 @@ def device_name(device: torch.device) -> str:
                 break
     except OSError:
         pass
-    return f"{cpu} ({torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"{cpu} ({n} thread{'s' if n > 1 else ''})"
 
 
 def provenance(device: torch.device, root=data.DEFAULT_ROOT) -> dict:
