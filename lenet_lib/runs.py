@@ -221,7 +221,7 @@ EXPERIMENTS = {
 # implementation's test error jumps from 3% to 25% in the second pass (chapter 09); a fifth and
 # a tenth of the schedule train steadily, two fifths sits between. `lr` is that first rate;
 # sdlm.eta scales the schedule. The sdlm-exact runs change one thing, the curvature: the exact
-# Gauss-Newton diagonal instead of the paper's approximation of it, which is 3 to 5 times
+# Gauss-Newton diagonal instead of the paper's approximation of it, which is 3 to 6 times
 # smaller for the shared weights of C1 and C3 (chapter 09), to test whether that explains
 # the collapse.
 PAPER_RUNS = {
@@ -592,7 +592,10 @@ def load_results(experiment: str, results_dir=RESULTS) -> pd.DataFrame:
         )
     if not rows:
         raise FileNotFoundError(f"no complete runs in {folder}: run `lenet run {experiment}`")
-    return pd.DataFrame(rows).sort_values("run_id", ignore_index=True)
+    out = pd.DataFrame(rows).sort_values("run_id", ignore_index=True)
+    # Runs made before device_name wrote "1 thread" say "(1 threads)".
+    out["device_name"] = out["device_name"].str.replace("(1 threads)", "(1 thread)", regex=False)
+    return out
 
 
 def load_model(run_id: str, experiment: str = "optimizers", results_dir=RESULTS):

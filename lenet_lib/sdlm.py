@@ -231,17 +231,9 @@ class _Net:
         its connections' second derivatives, as the gradient gets the sum of theirs.
         """
         sq = (lambda t: t * t) if square else (lambda t: t)
-        W1, b1, c2, b2, W3, b3, c4, b4, W5, b5, W6, b6 = (sq(p) for p in self.params)
-        B = len(g6)
-        fp = {k: sq(K * c[k] * (1 - c[k])) for k in ("s1", "s2", "s3", "s4", "s5", "s6")}
-        da6 = fp["s6"] * g6
-        da5 = fp["s5"] * (da6 @ W6)
-        da4 = fp["s4"] * (da5 @ W5).view(B, 16, 5, 5)
-        e4 = (da4 * c4.view(16, 1, 1)).view(B, 16, 5, 1, 5, 1)
-        da3 = (fp["s3"].view(B, 16, 5, 2, 5, 2) * e4).view(B, 16, 100)
-        da2 = fp["s2"] * F.fold(torch.matmul(W3.t(), da3), (14, 14), 5)
-        e2 = (da2 * c2.view(6, 1, 1)).view(B, 6, 14, 1, 14, 1)
-        da1 = (fp["s1"].view(B, 6, 14, 2, 14, 2) * e2).view(B, 6, 784)
+        weights = [sq(p) for p in self.params]
+        fp = {k: sq(K * c[k] * (1 - c[k])) for k in FP_KEYS}
+        da1, da2, da3, da4, da5, da6 = _deltas(weights, fp, g6)
         x4, x5 = sq(c["x4"]), sq(c["x5"])
         p2, p4 = sq(c["p2"]), sq(c["p4"])
         cols1, cols3 = sq(c["cols1"]), sq(c["cols3"])
@@ -310,18 +302,9 @@ class _Net:
 
     def _rows_squared(self, c, L):
         """Sum over digits b and rows r of the squared weight derivatives of L[b, r]."""
-        W1, b1, c2, b2, W3, b3, c4, b4, W5, b5, W6, b6 = self.params
         B, R = L.shape[:2]
-        fp = {k: (K * c[k] * (1 - c[k])).unsqueeze(1) for k in ("s1", "s2", "s3", "s4", "s5", "s6")}
-        da6 = fp["s6"] * L
-        da5 = fp["s5"] * (da6 @ W6)
-        da4 = fp["s4"] * (da5 @ W5).view(B, R, 16, 5, 5)
-        e4 = (da4 * c4.view(16, 1, 1)).view(B, R, 16, 5, 1, 5, 1)
-        da3 = (fp["s3"].view(B, 1, 16, 5, 2, 5, 2) * e4).view(B, R, 16, 100)
-        back = F.fold(torch.matmul(W3.t(), da3.view(B * R, 16, 100)), (14, 14), 5)
-        da2 = fp["s2"] * back.view(B, R, 6, 14, 14)
-        e2 = (da2 * c2.view(6, 1, 1)).view(B, R, 6, 14, 1, 14, 1)
-        da1 = (fp["s1"].view(B, 1, 6, 14, 2, 14, 2) * e2).view(B, R, 6, 784)
+        fp = {k: (K * c[k] * (1 - c[k])).unsqueeze(1) for k in FP_KEYS}
+        da1, da2, da3, da4, da5, da6 = _deltas(self.params, fp, L)
         g1 = torch.matmul(da1.view(B, R * 6, 784), c["cols1"].transpose(1, 2))
         g3 = torch.matmul(da3.view(B, R * 16, 100), c["cols3"].transpose(1, 2))
 
@@ -342,6 +325,29 @@ class _Net:
         r = [eta_ / (MU + t) for t in h]
         r[4] = r[4] * self.mask3
         return torch.cat([t.flatten() for t in r])
+
+
+FP_KEYS = ("s1", "s2", "s3", "s4", "s5", "s6")
+
+
+def _deltas(weights, fp, g6):
+    """Backpropagate g6 (..., 84), derivatives with respect to F6's outputs, to every layer's
+    pre-activations: (da1, ..., da6) with g6's leading dimensions, given the 12 weight
+    tensors and the f'(a) of each layer (`fp`, broadcastable to those dimensions). With
+    squared weights and f'(a) this is the paper's recursion for the curvature. Shared by
+    `_Net.backward` (leading dimension: the digits) and `_Net._rows_squared` (digits, rows)."""
+    W1, b1, c2, b2, W3, b3, c4, b4, W5, b5, W6, b6 = weights
+    lead = g6.shape[:-1]
+    da6 = fp["s6"] * g6
+    da5 = fp["s5"] * (da6 @ W6)
+    da4 = fp["s4"] * (da5 @ W5).view(*lead, 16, 5, 5)
+    e4 = (da4 * c4.view(16, 1, 1)).view(*lead, 16, 5, 1, 5, 1)
+    da3 = (fp["s3"].unflatten(-1, (5, 2, 5, 2)) * e4).view(*lead, 16, 100)
+    back = F.fold(torch.matmul(W3.t(), da3.reshape(-1, 16, 100)), (14, 14), 5)
+    da2 = fp["s2"] * back.view(*lead, 6, 14, 14)
+    e2 = (da2 * c2.view(6, 1, 1)).view(*lead, 6, 14, 1, 14, 1)
+    da1 = (fp["s1"].unflatten(-1, (14, 2, 14, 2)) * e2).view(*lead, 6, 784)
+    return da1, da2, da3, da4, da5, da6
 
 
 def curvature(model: LeNet5Paper, X, kind: str = "paper") -> dict:
