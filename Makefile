@@ -1,5 +1,5 @@
 # make book: set up .venv, fetch MNIST, build the HTML book into _build/html/
-# make test: set up .venv, fetch MNIST, lint, run the test suite
+# make test: set up .venv, fetch MNIST, lint, build the book (-W), run the test suite
 # make reproduce: the full-length training runs whose results the book reads
 PYTHON ?= python3
 VENV := .venv
@@ -29,7 +29,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: data lint
+test: lint book
 	$(BIN)/python -m pytest -q
 
 reproduce: data

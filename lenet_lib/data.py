@@ -19,6 +19,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .inputs import record_read
+
 # The project's data/ folder, wherever the command or notebook runs from; LENET_DATA overrides.
 DEFAULT_ROOT = Path(os.environ.get("LENET_DATA", Path(__file__).resolve().parent.parent / "data"))
 
@@ -193,6 +195,9 @@ def load_mnist(split: str = "train", root: str | Path = DEFAULT_ROOT):
     if bad:
         detail = "; ".join(f"{raw_dir(root) / n}: {s}" for n, s in bad.items())
         raise DataError(f"{detail}\nfix: run `lenet data fetch --root {root} --force`")
+    for name in RAW_MD5:
+        if name.startswith(prefix):
+            record_read(raw_dir(root) / name)
     ds = MNIST(root=str(root), train=split == "train", download=False)
     return ds.data.clone(), ds.targets.clone()
 

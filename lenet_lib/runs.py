@@ -29,6 +29,7 @@ import pandas as pd
 import torch
 
 from . import __version__, data, train
+from .inputs import record_read
 from .models import build_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -575,6 +576,7 @@ def load_results(experiment: str, results_dir=RESULTS) -> pd.DataFrame:
     produce it.
     """
     folder = Path(results_dir) / experiment
+    record_read(folder)
     if not folder.is_dir():
         raise FileNotFoundError(
             f"no results in {folder}: run `lenet run {experiment}` (or `make reproduce`) first"
@@ -602,6 +604,7 @@ def load_model(run_id: str, experiment: str = "optimizers", results_dir=RESULTS)
     """The trained model of a complete run, from its final checkpoint, in eval mode
     (the handwriting chapter and `lenet predict`)."""
     run_dir = Path(results_dir) / experiment / run_id
+    record_read(run_dir)
     summary = run_dir / "summary.json"
     if not summary.exists() or read_json(summary).get("status") != "complete":
         raise FileNotFoundError(
@@ -618,6 +621,7 @@ def load_model(run_id: str, experiment: str = "optimizers", results_dir=RESULTS)
 
 def load_metrics(run_dir) -> pd.DataFrame:
     """The per-epoch metrics of one run."""
+    record_read(run_dir)
     return pd.read_csv(Path(run_dir) / "metrics.csv")
 
 
