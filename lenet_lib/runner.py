@@ -217,9 +217,17 @@ def _stored_run(run_dir: Path) -> Run:
     return Run(**{k: p[k] for k in Run.__dataclass_fields__})
 
 
+def _glue_record(out) -> bool:
+    """A myst-nb glue record: data for a book built from this notebook, which no notebook
+    viewer shows (a run's notebook is never built into the book; metrics.csv has the data)."""
+    keys = out.get("data", {}).keys()
+    return bool(keys) and all(k.startswith("application/papermill.record/") for k in keys)
+
+
 def compact_notebook(path: Path) -> None:
-    """Merge an executed notebook's consecutive stream outputs and keep, of each line that
-    a progress bar rewrote with carriage returns, what a reader sees: its last state."""
+    """Keep of an executed notebook what a reader sees: consecutive stream outputs merged,
+    each line that a progress bar rewrote with carriage returns in its last state, and no
+    glue records."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
@@ -227,6 +235,8 @@ def compact_notebook(path: Path) -> None:
         merged = []
         for out in cell.get("outputs", []):
             last = merged[-1] if merged else None
+            if _glue_record(out):
+                continue
             if out.output_type == "stream" and last and last.get("name") == out.name:
                 last.text += out.text
             else:
@@ -242,7 +252,7 @@ def compact_notebook(path: Path) -> None:
 def prune_run(run_dir: Path, keep_weights: bool) -> str:
     """Drop what only a continuation needs from a finished run: its checkpoint keeps the
     weights (and the SDLM settings) if something reads them, else it goes; the executed
-    notebook is compacted. Returns what was done."""
+    notebook is compacted (`compact_notebook`). Returns what was done."""
     ckpt = run_dir / "checkpoint.pt"
     done = []
     if ckpt.exists():

@@ -1,9 +1,11 @@
 """The committed results (results/): every complete run's checkpoint, evaluated again on the
-test digits it was scored on, gives the test accuracy in its summary.json."""
+test digits it was scored on, gives the test accuracy in its summary.json; finished runs keep
+only what something reads, so results/ stays small."""
 
 import pytest
+import torch
 
-from lenet_lib import data, results, train
+from lenet_lib import data, experiments, results, runner, train
 
 EXPERIMENTS = ("optimizers", "largebatch", "paper")
 
@@ -30,3 +32,24 @@ def test_checkpoint_gives_the_summary_test_accuracy(mnist, experiment, run_id):
 
 def test_results_are_committed():
     assert list(committed()), "no complete runs under results/: run `make reproduce`"
+
+
+def test_finished_runs_keep_only_what_is_read():
+    """Weights alone for the experiments whose weights are read, no checkpoint for the
+    others (`lenet prune`, which the runner applies to every finished chain)."""
+    for folder in sorted(results.RESULTS.glob("*/*/summary.json")):
+        run_dir = folder.parent
+        ckpt = run_dir / "checkpoint.pt"
+        chain = runner._plan_chain(runner._stored_run(run_dir))
+        if not all(runner._complete(run_dir.parent / experiments.run_id(r)) for r in chain):
+            continue  # a longer run of its chain may still continue from it
+        if run_dir.parent.name in experiments.WEIGHTS_READ:
+            state = torch.load(ckpt, weights_only=True)
+            assert set(state) <= {"model", "epoch", "sdlm"}, f"{run_dir}: run `lenet prune`"
+        else:
+            assert not ckpt.exists(), f"{ckpt} is read by nothing: run `lenet prune`"
+
+
+def test_results_fit_in_15_mb():
+    size = sum(p.stat().st_size for p in results.RESULTS.rglob("*") if p.is_file())
+    assert size <= 15e6, f"results/ holds {size / 1e6:.1f} MB"

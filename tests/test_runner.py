@@ -245,6 +245,7 @@ def test_finished_chains_keep_only_the_weights(quick):
             kinds = [o.get("name") for o in cell.get("outputs", []) if o.output_type == "stream"]
             assert len(kinds) == len(set(kinds))
             assert not any("\r" in o.get("text", "") for o in cell.get("outputs", []))
+            assert not any(runner._glue_record(o) for o in cell.get("outputs", []))
     model = results.load_model("adam-e100-s0", results_dir=out)
     *_, X_test, y_test = data.load_run_data(test_subset=500, seed=0)
     summary = json.loads((out / "optimizers" / "adam-e100-s0" / "summary.json").read_text())
