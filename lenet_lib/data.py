@@ -79,7 +79,7 @@ def _from_mirrors(names: list[str], dest: Path) -> None:
         try:
             MNIST(tmp, download=True)
         except RuntimeError as e:  # torchvision: every mirror failed for some file
-            raise DataError(str(e).strip().splitlines()[-1]) from None
+            raise DataError(" ".join(str(e).split())) from None
         for name in names:
             _place(name, (raw_dir(tmp) / name).read_bytes(), dest)
 
