@@ -16,7 +16,6 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	$(BIN)/python -m ipykernel install --sys-prefix --name lenet5 --display-name "Python (lenet5)"
 	touch $(STAMP)
 
 data: setup

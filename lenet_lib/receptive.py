@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .models import LeNet5, LeNet5Paper, Subsampling
+from .models import LeNet5, Subsampling
 
 
 def shift(X: torch.Tensor, dy: int, dx: int, fill: float | None = None) -> torch.Tensor:
@@ -44,12 +44,6 @@ def shift_error(ref: torch.Tensor, moved: torch.Tensor, dy: int, dx: int) -> flo
     return (a - b).abs().max().item()
 
 
-def probabilities(model: LeNet5, out: torch.Tensor) -> torch.Tensor:
-    """Class probabilities from a model's outputs: the softmax of the scores, or for the
-    paper's RBF penalties (lower is better) the softmax of minus the penalties. Chapter 04."""
-    return torch.softmax(-out if isinstance(model, LeNet5Paper) else out, 1)
-
-
 @torch.no_grad()
 def shift_changes(model: LeNet5, X: torch.Tensor, shifts, y=None, seed: int = 0) -> pd.DataFrame:
     """How far each layer's output moves when the inputs X (N, 1, H, W) are shifted.
@@ -69,7 +63,7 @@ def shift_changes(model: LeNet5, X: torch.Tensor, shifts, y=None, seed: int = 0)
     gen = torch.Generator().manual_seed(seed)
     base_other = model.features(X[torch.randperm(len(X), generator=gen)])
     decided = model.decide(base["output"])
-    p0 = probabilities(model, base["output"]).gather(1, decided[:, None]).squeeze(1)
+    p0 = model.probabilities(base["output"]).gather(1, decided[:, None]).squeeze(1)
     rows = []
     for dy, dx in shifts:
         feats = model.features(shift(X, dy, dx))
@@ -83,7 +77,7 @@ def shift_changes(model: LeNet5, X: torch.Tensor, shifts, y=None, seed: int = 0)
                 row["c1_shift_error"] = shift_error(base[name], feats[name], dy, dx)
             if name == "output":
                 row["same_decision"] = (model.decide(feats[name]) == decided).float().mean().item()
-                p = probabilities(model, feats[name]).gather(1, decided[:, None]).squeeze(1)
+                p = model.probabilities(feats[name]).gather(1, decided[:, None]).squeeze(1)
                 row["prob_change"] = (p - p0).abs().mean().item()
                 if y is not None:
                     row["accuracy"] = (model.decide(feats[name]) == y).float().mean().item()

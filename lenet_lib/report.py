@@ -7,12 +7,13 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from . import runs
+from .claims import CHOICES, NOTES_TABLE2
+from .results import load_metrics, summarise
 
 
 def protocol_table() -> pd.DataFrame:
     """Every hyperparameter of Table 2's runs, its value and whether the notes give it."""
-    return pd.DataFrame(runs.CHOICES, columns=["parameter", "value", "source", "why"])
+    return pd.DataFrame(CHOICES, columns=["parameter", "value", "source", "why"])
 
 
 def table2(results: pd.DataFrame) -> pd.DataFrame:
@@ -21,8 +22,8 @@ def table2(results: pd.DataFrame) -> pd.DataFrame:
     `train_acc` is the final model in eval mode on the whole training set; `train_running`
     the running accuracy of the last epoch (what a training loop prints).
     """
-    ours = runs.summarise(results).drop(columns=["optimizer", "epochs"])
-    t = runs.NOTES_TABLE2.merge(ours, on="row", how="left")
+    ours = summarise(results).drop(columns=["optimizer", "epochs"])
+    t = NOTES_TABLE2.merge(ours, on="row", how="left")
     t["test_diff"] = t["test_acc"] - t["notes_test_acc"]
     t["train_diff"] = t["train_acc"] - t["notes_train_acc"]
     cols = [
@@ -65,7 +66,7 @@ def compare(results: pd.DataFrame, a: tuple, b: tuple) -> dict:
 
 def comparisons(results: pd.DataFrame) -> pd.DataFrame:
     """Neighbouring rows of Table 2 compared (each optimizer with the next, Adam by length)."""
-    order = [(o, e) for o, e, *_ in runs.TABLE2]
+    order = list(zip(NOTES_TABLE2["optimizer"], NOTES_TABLE2["epochs"], strict=True))
     return pd.DataFrame([compare(results, a, b) for a, b in itertools.pairwise(order)])
 
 
@@ -73,10 +74,12 @@ def reached_at(results: pd.DataFrame) -> pd.DataFrame:
     """For each row of the notes' Table 2, the first epoch at which our run (each seed) first
     reaches the notes' test accuracy, and the number of updates that took."""
     rows = []
-    for opt, epochs, _, _, _, notes_test in runs.TABLE2:
+    for opt, epochs, notes_test in NOTES_TABLE2[
+        ["optimizer", "epochs", "notes_test_acc"]
+    ].itertuples(index=False):
         sel = results.query("optimizer == @opt and epochs == @epochs")
         for _, r in sel.iterrows():
-            m = runs.load_metrics(r["run_dir"])
+            m = load_metrics(r["run_dir"])
             hit = m.index[m["test_acc"] >= notes_test]
             epoch = int(m.loc[hit[0], "epoch"]) if len(hit) else None
             updates = epoch * int(np.ceil(60000 / r["batch_size"])) if epoch else None
@@ -91,6 +94,6 @@ def mean_curves(results: pd.DataFrame) -> dict:
     """Per-epoch metrics averaged over seeds, one DataFrame per (optimizer, epochs)."""
     out = {}
     for (opt, epochs), g in results.groupby(["optimizer", "epochs"], sort=False):
-        frames = [runs.load_metrics(d) for d in g["run_dir"]]
+        frames = [load_metrics(d) for d in g["run_dir"]]
         out[f"{opt}-e{epochs}"] = pd.concat(frames).groupby("epoch", as_index=False).mean()
     return out

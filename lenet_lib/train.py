@@ -1,32 +1,42 @@
-"""Training on in-memory tensors, with atomic per-epoch checkpoints that resume exactly.
+"""The one training loop, `fit`, on in-memory tensors, with atomic per-epoch checkpoints that
+resume exactly; its step rules are torch's optimizers and the paper's SDLM (sdlm.py).
 
-Used by the training-run chapter (one run of Table 2), the optimizer, preprocessing,
-capacity and convolution chapters.
+Used by the training-run chapter (one run of every experiment), the preprocessing and
+convolution chapters.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
+import contextlib
 import time
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from . import data
+from . import data, io, sdlm
 from .models import build_model
 
 # sdlm: the paper's procedure (sdlm.py); sdlm-exact: the same with the exact Gauss-Newton
 # diagonal as its curvature.
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "sdlm", "sdlm-exact")
+MOMENTUM = 0.9  # the momentum of 'momentum' and 'nesterov' when none is given
+WITH_MOMENTUM = ("momentum", "nesterov")
 
 
-def make_optimizer(name, params, lr, momentum=0.9, weight_decay=0.0, betas=(0.9, 0.999)):
+def default_momentum(optimizer: str, momentum: float | None = None) -> float:
+    """`momentum`, or when it is None the default: 0.9 for 'momentum' and 'nesterov', else 0."""
+    if momentum is not None:
+        return momentum
+    return MOMENTUM if optimizer in WITH_MOMENTUM else 0.0
+
+
+def make_optimizer(name, params, lr, momentum=None, weight_decay=0.0, betas=(0.9, 0.999)):
     """'sgd' (vanilla), 'momentum' (classic), 'nesterov' or 'adam' ('sdlm' is in sdlm.py)."""
+    momentum = default_momentum(name, momentum)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
-    if name in ("momentum", "nesterov"):
+    if name in WITH_MOMENTUM:
         return torch.optim.SGD(
             params, lr=lr, momentum=momentum, nesterov=name == "nesterov", weight_decay=weight_decay
         )
@@ -55,25 +65,14 @@ def evaluate(model, X, y, batch_size: int = 2000):
     return total_loss / len(X), 100.0 * correct / len(X)
 
 
-def save_atomic(obj, path: Path) -> None:
-    """torch.save to a temporary name in the same folder, then rename over `path`."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; checkpoints are shared
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def load_checkpoint(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """A checkpoint of `fit` (or its weights alone, once its run is finished and pruned)."""
+    return io.load_torch(path)
 
 
-def check_params(optimizer, lr, epochs, batch_size, n_train, momentum=0.9):
+def check_params(
+    optimizer, lr, epochs, batch_size, n_train, momentum=None, weight_decay=0.0
+) -> None:
     """Refuse bad hyperparameters before any training, naming the problem and the fix."""
     problems = []
     if optimizer not in OPTIMIZERS:
@@ -87,10 +86,65 @@ def check_params(optimizer, lr, epochs, batch_size, n_train, momentum=0.9):
             f"batch_size must be between 1 and the number of training images ({n_train}), "
             f"got {batch_size!r}"
         )
-    if not 0 <= momentum < 1:
-        problems.append(f"momentum must be in [0, 1), got {momentum!r}")
+    m = default_momentum(optimizer, momentum)
+    if not 0 <= m < 1:
+        problems.append(f"momentum must be in [0, 1), got {m!r}")
+    elif optimizer in WITH_MOMENTUM and m == 0:
+        problems.append(
+            f"optimizer {optimizer!r} needs a momentum > 0: leave momentum unset "
+            f"({MOMENTUM}) or give one, or use optimizer 'sgd'"
+        )
+    elif optimizer in OPTIMIZERS and optimizer not in WITH_MOMENTUM and m != 0:
+        problems.append(
+            f"momentum {m!r} has no effect with optimizer {optimizer!r}: use optimizer "
+            "'momentum' or 'nesterov', or leave momentum unset"
+        )
+    if optimizer.startswith("sdlm"):
+        if batch_size != 1:
+            problems.append(f"{optimizer} updates once per digit: batch_size must be 1")
+        if weight_decay:
+            problems.append(f"{optimizer} has no weight decay: leave weight_decay at 0")
     if problems:
         raise ValueError("bad parameters:\n  " + "\n  ".join(problems))
+
+
+class TorchRule:
+    """A torch optimizer as a step rule of `fit`: one update per shuffled batch."""
+
+    def __init__(self, model, optimizer, lr, momentum, weight_decay, batch_size):
+        self.opt = make_optimizer(optimizer, model.parameters(), lr, momentum, weight_decay)
+        self.batch_size = batch_size
+
+    def context(self):
+        return contextlib.nullcontext()
+
+    def state(self) -> dict:
+        return {"optimizer": self.opt.state_dict()}
+
+    def resume(self, state: dict, checkpoint) -> None:
+        self.opt.load_state_dict(state["optimizer"])
+
+    def train_epoch(self, model, X, y, gen: torch.Generator, epoch: int):
+        """One epoch of shuffled batches; returns the running loss, accuracy (%) and images."""
+        total_loss, correct, seen = 0.0, 0, 0
+        for Xb, yb in data.batches(X, y, self.batch_size, gen):
+            out = model(Xb)
+            loss = model.loss(out, yb)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            total_loss += loss.item() * len(yb)
+            correct += (model.decide(out) == yb).sum().item()
+            seen += len(yb)
+        return total_loss / seen, 100.0 * correct / seen, seen
+
+
+def step_rule(model, optimizer, lr, momentum=None, weight_decay=0.0, batch_size=64):
+    """The step rule `fit` trains with: a torch optimizer, or the paper's SDLM (sdlm.py)."""
+    if optimizer.startswith("sdlm"):
+        curvature = "exact" if optimizer == "sdlm-exact" else "paper"
+        return sdlm.SDLM(model, eta0=lr, curvature=curvature)
+    return TorchRule(model, optimizer, lr, momentum, weight_decay, batch_size)
 
 
 def fit(
@@ -102,7 +156,7 @@ def fit(
     *,
     optimizer="adam",
     lr=1e-3,
-    momentum=0.9,
+    momentum=None,
     weight_decay=0.0,
     epochs=1,
     batch_size=64,
@@ -112,27 +166,27 @@ def fit(
 ):
     """Train `model` on in-memory tensors and return one dict of metrics per epoch.
 
-    The model must already be on the device of X. Shuffling uses its own generator seeded by
-    `seed`. With `checkpoint`, the state after each epoch (model, optimizer, shuffle and
-    global RNG states, metrics) is written there atomically, and a run whose checkpoint
-    exists resumes after its last epoch: its metrics are those of an uninterrupted run. A
-    checkpoint of a shorter run of the same protocol continues to `epochs`.
+    The model must already be on the device of X; it is trained as it is handed over (never
+    re-initialised). Shuffling uses its own generator seeded by `seed`. `momentum` None is
+    `default_momentum`'s. With `checkpoint`, the state after each epoch (model, the step
+    rule's state, shuffle and global RNG states, metrics) is written there atomically, and a
+    run whose checkpoint exists resumes after its last epoch: its metrics are those of an
+    uninterrupted run. A checkpoint of a shorter run of the same protocol continues to
+    `epochs`. `seconds` covers the training steps, not the evaluation.
     """
-    check_params(optimizer, lr, epochs, batch_size, len(X), momentum)
-    if optimizer.startswith("sdlm"):  # the paper's own procedure (chapter 09) has its own loop
-        from . import sdlm
-
-        return sdlm.fit(
-            model, X, y, X_test, y_test, epochs=epochs, seed=seed, checkpoint=checkpoint,
-            progress=progress, eta0=lr, curvature="exact" if optimizer == "sdlm-exact" else "paper",
-        )  # fmt: skip
-    opt = make_optimizer(optimizer, model.parameters(), lr, momentum, weight_decay)
+    check_params(optimizer, lr, epochs, batch_size, len(X), momentum, weight_decay)
+    rule = step_rule(model, optimizer, lr, momentum, weight_decay, batch_size)
     gen = torch.Generator().manual_seed(seed)
     history, start = [], 0
     if checkpoint is not None and Path(checkpoint).exists():
         state = load_checkpoint(checkpoint)
+        if "generator" not in state:
+            raise ValueError(
+                f"{checkpoint} holds only the weights of a finished run (pruned), not the state "
+                "a run resumes or continues from: delete it to train from scratch"
+            )
+        rule.resume(state, checkpoint)
         model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         history, start = list(state["history"]), state["epoch"]
@@ -141,44 +195,33 @@ def fit(
     bar = tqdm(
         range(start, epochs), desc="epochs", disable=not progress, initial=start, total=epochs
     )
-    for epoch in bar:
-        model.train()
-        t0 = time.perf_counter()
-        total_loss, correct, seen = 0.0, 0, 0
-        for Xb, yb in data.batches(X, y, batch_size, gen):
-            out = model(Xb)
-            loss = model.loss(out, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total_loss += loss.item() * len(yb)
-            correct += (model.decide(out) == yb).sum().item()
-            seen += len(yb)
-        seconds = time.perf_counter() - t0
-        test_loss, test_acc = evaluate(model, X_test, y_test)
-        row = {
-            "epoch": epoch + 1,
-            "train_loss": total_loss / seen,
-            "train_acc": 100.0 * correct / seen,
-            "test_loss": test_loss,
-            "test_acc": test_acc,
-            "seconds": seconds,
-            "images_per_s": seen / seconds,
-        }
-        history.append(row)
-        bar.set_postfix(loss=f"{row['train_loss']:.4f}", test_acc=f"{test_acc:.2f}")
-        if checkpoint is not None:
-            save_atomic(
-                {
+    with rule.context():
+        for epoch in bar:
+            model.train()
+            t0 = time.perf_counter()
+            train_loss, train_acc, seen = rule.train_epoch(model, X, y, gen, epoch)
+            seconds = time.perf_counter() - t0
+            test_loss, test_acc = evaluate(model, X_test, y_test)
+            row = {
+                "epoch": epoch + 1,
+                "train_loss": train_loss,
+                "train_acc": train_acc,
+                "test_loss": test_loss,
+                "test_acc": test_acc,
+                "seconds": seconds,
+                "images_per_s": seen / seconds,
+            }
+            history.append(row)
+            bar.set_postfix(loss=f"{train_loss:.4f}", test_acc=f"{test_acc:.2f}")
+            if checkpoint is not None:
+                state = {
                     "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
                     "generator": gen.get_state(),
                     "torch_rng": torch.get_rng_state(),
                     "history": history,
                     "epoch": epoch + 1,
-                },
-                Path(checkpoint),
-            )
+                }
+                io.save_torch(state | rule.state(), checkpoint)
     return history
 
 

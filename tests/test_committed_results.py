@@ -1,27 +1,29 @@
 """The committed results (results/): every complete run's checkpoint, evaluated again on the
-test digits it was scored on, gives the test accuracy in its summary.json."""
+test digits it was scored on, gives the test accuracy in its summary.json; finished runs keep
+only what something reads, so results/ stays small."""
 
 import pytest
+import torch
 
-from lenet_lib import runs, train
+from lenet_lib import data, experiments, results, runner, train
 
 EXPERIMENTS = ("optimizers", "largebatch", "paper")
 
 
 def committed():
     for experiment in EXPERIMENTS:
-        folder = runs.RESULTS / experiment
+        folder = results.RESULTS / experiment
         if not folder.is_dir():
             continue
-        for row in runs.load_results(experiment).itertuples():
+        for row in results.load_results(experiment).itertuples():
             yield pytest.param(experiment, row.run_id, id=f"{experiment}/{row.run_id}")
 
 
 @pytest.mark.parametrize("experiment,run_id", list(committed()))
 def test_checkpoint_gives_the_summary_test_accuracy(mnist, experiment, run_id):
-    row = runs.load_results(experiment).set_index("run_id").loc[run_id]
-    model = runs.load_model(run_id, experiment)
-    *_, X_test, y_test = runs.load_run_data(
+    row = results.load_results(experiment).set_index("run_id").loc[run_id]
+    model = results.load_model(run_id, experiment)
+    *_, X_test, y_test = data.load_run_data(
         model.scaling, test_subset=int(row.test_subset or 0), seed=int(row.seed)
     )
     _, test_acc = train.evaluate(model, X_test, y_test)
@@ -30,3 +32,24 @@ def test_checkpoint_gives_the_summary_test_accuracy(mnist, experiment, run_id):
 
 def test_results_are_committed():
     assert list(committed()), "no complete runs under results/: run `make reproduce`"
+
+
+def test_finished_runs_keep_only_what_is_read():
+    """Weights alone for the experiments whose weights are read, no checkpoint for the
+    others (`lenet prune`, which the runner applies to every finished chain)."""
+    for folder in sorted(results.RESULTS.glob("*/*/summary.json")):
+        run_dir = folder.parent
+        ckpt = run_dir / "checkpoint.pt"
+        chain = runner._plan_chain(runner._stored_run(run_dir))
+        if not all(runner._complete(run_dir.parent / experiments.run_id(r)) for r in chain):
+            continue  # a longer run of its chain may still continue from it
+        if run_dir.parent.name in experiments.WEIGHTS_READ:
+            state = torch.load(ckpt, weights_only=True)
+            assert set(state) <= {"model", "epoch", "sdlm"}, f"{run_dir}: run `lenet prune`"
+        else:
+            assert not ckpt.exists(), f"{ckpt} is read by nothing: run `lenet prune`"
+
+
+def test_results_fit_in_15_mb():
+    size = sum(p.stat().st_size for p in results.RESULTS.rglob("*") if p.is_file())
+    assert size <= 15e6, f"results/ holds {size / 1e6:.1f} MB"

@@ -9,19 +9,19 @@ import torch
 from conftest import ROOT
 from PIL import Image
 
-from lenet_lib import digits, handwriting, runs
+from lenet_lib import digits, handwriting, results
 from lenet_lib.models import LeNet5Paper
 
 
 def complete_run() -> str:
     """The trained run to test with: adam-e100-s0 if it is there, else any complete run."""
     try:
-        done = runs.load_results("optimizers")["run_id"].tolist()
+        done = results.load_results("optimizers")["run_id"].tolist()
     except FileNotFoundError:
         done = []
     if not done:
         pytest.fail(
-            f"no complete run in {runs.RESULTS / 'optimizers'}: these tests need a trained "
+            f"no complete run in {results.RESULTS / 'optimizers'}: these tests need a trained "
             "model; run `lenet run optimizers --only adam-e30-s0` (or `make reproduce`)"
         )
     preferred = [r for r in ("adam-e100-s0", "adam-e60-s0", "adam-e30-s0") if r in done]
@@ -31,7 +31,7 @@ def complete_run() -> str:
 @pytest.fixture(scope="module")
 def trained():
     rid = complete_run()
-    return rid, runs.load_model(rid)
+    return rid, results.load_model(rid)
 
 
 def save_png(path, pixels):
@@ -42,7 +42,7 @@ def save_png(path, pixels):
 def test_lenet_predict_reads_a_png_and_reports_a_text_file(trained, mnist, tmp_path):
     rid, model = trained
     X, y = mnist["test"]
-    p = handwriting.probabilities(model, X[:100])
+    p = handwriting.digit_probabilities(model, X[:100])
     confident = ((p.argmax(1) == y[:100]) & (p.max(1).values > 0.99)).nonzero().ravel()
     i = int(confident[0])
     big = Image.fromarray(X[i].numpy()).resize((100, 100), Image.BILINEAR)
@@ -100,9 +100,9 @@ def test_blank_and_noisy_pages_are_refused():
 
 def test_paper_model_probabilities_rank_by_lowest_penalty():
     torch.manual_seed(0)
-    model = LeNet5Paper().eval()
+    model = LeNet5Paper(scaling="paper").eval()
     X = torch.randint(0, 256, (5, 28, 28), dtype=torch.uint8)
-    p = handwriting.probabilities(model, X, scaling="paper")
+    p = handwriting.digit_probabilities(model, X)
     penalties = model(handwriting.data.prepare(X, "paper"))
     assert torch.allclose(p.sum(1), torch.ones(5))
     assert torch.equal(p.argmax(1), penalties.argmin(1))

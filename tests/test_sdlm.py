@@ -1,6 +1,7 @@
-"""The paper's training procedure (lenet_lib/sdlm.py): the hand-written forward, gradient and
-curvature against autograd and torch.func on the real LeNet5Paper, the schedule, and the
-contract of train.fit (resume equals an uninterrupted run). Real MNIST, small sizes."""
+"""The paper's training procedure (lenet_lib/sdlm.py, sdlm_net.py): the hand-written forward,
+gradient and curvature against autograd and torch.func on the real LeNet5Paper, the schedule,
+and SDLM as a step rule of train.fit (resume equals an uninterrupted run). Real MNIST, small
+sizes."""
 
 import inspect
 
@@ -8,18 +9,19 @@ import pytest
 import torch
 from torch.func import functional_call, hessian, jacrev
 
-from lenet_lib import models, runs, sdlm, train
+from lenet_lib import data, models, sdlm, train
+from lenet_lib.sdlm_net import NAMES, A, Net
 
 
 @pytest.fixture(scope="module")
 def digits():
-    X, y, X_test, y_test = runs.load_run_data("paper", 1000, 200, "cpu", 0)
+    X, y, X_test, y_test = data.load_run_data("paper", 1000, 200, "cpu", 0)
     return X, y, X_test, y_test
 
 
 def paper_model(seed=0, sqrt_init=False):
     """LeNet5Paper with bounds 2.4 / sqrt(F_i), or 2.4 / F_i as Appendix A prints them."""
-    return sdlm.fan_in_init(train.new_model("paper", seed), seed, sqrt=sqrt_init)
+    return train.new_model("paper", seed, init="sqrt" if sqrt_init else "printed", init_seed=seed)
 
 
 def autograd_grads(model, X, y):
@@ -41,7 +43,7 @@ def as_model_layout(model, tensors):
 
 
 def assert_close_rel(got, want, rtol):
-    for g, w, name in zip(got, want, sdlm.NAMES, strict=True):
+    for g, w, name in zip(got, want, NAMES, strict=True):
         err = (g - w).abs().max() / w.abs().max()
         assert err < rtol, f"{name}: relative error {err:.2e}"
 
@@ -51,7 +53,7 @@ def test_step_is_the_autograd_gradient(digits, sqrt_init):
     X, y, _, _ = digits
     model = paper_model(sqrt_init=sqrt_init)
     for i in (0, 7):
-        net = sdlm._Net(model)
+        net = Net(model)
         before = net.flat.clone()
         with torch.inference_mode():
             logp = net.step(X[i], int(y[i]), torch.ones_like(net.flat))
@@ -64,7 +66,7 @@ def test_step_is_the_autograd_gradient(digits, sqrt_init):
 def test_batched_backward_is_the_autograd_gradient(digits):
     X, y, _, _ = digits
     model = paper_model(sqrt_init=True)
-    net = sdlm._Net(model)
+    net = Net(model)
     with torch.no_grad():
         c = net.forward(X[:16])
         grads = net.backward(c, net.gradient_x6(c, y[:16]))
@@ -85,11 +87,11 @@ def test_schedule_is_the_papers():
 def test_output_curvature_is_the_exact_hessian_diagonal(digits):
     X, y, _, _ = digits
     model = paper_model(sqrt_init=True)
-    net = sdlm._Net(model)
+    net = Net(model)
     with torch.no_grad():
         c = net.forward(X[:3])
         got = net.output_curvature(c)
-    x6 = 2 * sdlm.A * c["s6"] - sdlm.A
+    x6 = 2 * A * c["s6"] - A
     for k in range(3):
         H = hessian(lambda v, k=k: models.map_loss(model.output(v[None]), y[k : k + 1]))(x6[k])
         assert torch.allclose(got[k], H.diagonal(), rtol=1e-4, atol=1e-5)
@@ -153,7 +155,7 @@ def test_curvature_of_c5_and_f6_is_the_exact_gauss_newton_diagonal(digits):
 
 
 def test_exact_curvature_is_the_torch_func_gauss_newton_diagonal(digits):
-    """`_Net.curvature_exact` (rows of a factor of the output Hessian, backpropagated and
+    """`Net.curvature_exact` (rows of a factor of the output Hessian, backpropagated and
     squared) against torch.func's J^T H J, at weights where the output Hessian is far from
     diagonal (after a short pass) and at the start."""
     X, y, _, _ = digits
@@ -162,7 +164,7 @@ def test_exact_curvature_is_the_torch_func_gauss_newton_diagonal(digits):
     for model in (paper_model(sqrt_init=True), trained):
         want = sdlm.exact_ggn_diagonal(model, X[400:405], y[400:405])
         with torch.inference_mode():
-            got = sdlm._Net(model).curvature_exact(X[400:405].contiguous(), chunk=2)
+            got = Net(model).curvature_exact(X[400:405].contiguous(), chunk=2)
         assert_close_rel(as_model_layout(model, got), list(want.values()), 1e-4)
 
 
@@ -176,13 +178,27 @@ def test_a_checkpoint_resumes_only_with_its_own_curvature(digits, tmp_path):
     with pytest.raises(ValueError, match="other SDLM settings"):
         train.fit(paper_model(), X, y, X_test, y_test, optimizer="sdlm", checkpoint=ck, **kw)
     with pytest.raises(ValueError, match="curvature must be one of"):
-        sdlm.fit(paper_model(), X, y, X_test, y_test, epochs=1, curvature="diag", progress=False)
+        sdlm.SDLM(paper_model(), curvature="diag")
 
 
 def test_refuses_other_models(digits):
     X, y, X_test, y_test = digits
     with pytest.raises(ValueError, match="paper"):
-        sdlm.fit(train.new_model("notes", 0), X, y, X_test, y_test, epochs=1, progress=False)
+        train.fit(train.new_model("notes", 0), X, y, X_test, y_test, optimizer="sdlm", lr=5e-4,
+                  batch_size=1, epochs=1, progress=False)  # fmt: skip
+
+
+def test_the_model_is_trained_as_handed_over(digits):
+    """The rule never redraws the weights: with a vanishing rate, a pass leaves the printed
+    initialisation it was given where it was, and the checkpoint records the model's init."""
+    X, y, X_test, y_test = digits
+    model = paper_model(sqrt_init=False)
+    before = [p.detach().clone() for p in model.parameters()]
+    assert sdlm.SDLM(model).settings["init"] == "printed"
+    train.fit(model, X[:20], y[:20], X_test, y_test, optimizer="sdlm", lr=1e-12, batch_size=1,
+              epochs=1, progress=False)  # fmt: skip
+    for p, q in zip(model.parameters(), before, strict=True):
+        assert torch.allclose(p, q, rtol=0, atol=1e-8)
 
 
 def test_resume_equals_uninterrupted(digits, tmp_path):
@@ -211,7 +227,8 @@ def test_short_run_decreases_the_loss(digits):
     model = paper_model(sqrt_init=True)
     before = train.evaluate(model, X_test, y_test)
     threads = torch.get_num_threads()
-    history = sdlm.fit(model, X, y, X_test, y_test, epochs=1, seed=0, progress=False)
+    history = train.fit(model, X, y, X_test, y_test, optimizer="sdlm", lr=5e-4, batch_size=1,
+                        epochs=1, seed=0, progress=False)  # fmt: skip
     assert history[0]["test_loss"] < 0.5 * before[0]
     assert history[0]["test_acc"] > 60
     assert torch.get_num_threads() == threads  # fit runs on one thread, then restores

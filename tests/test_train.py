@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lenet_lib import data, train
+from lenet_lib import data, io, train
 
 
 @pytest.fixture(scope="module")
@@ -16,8 +16,7 @@ def small(mnist):
 def run(small, epochs, checkpoint=None, seed=0, optimizer="adam", lr=1e-3, model="notes"):
     net = train.new_model(model, seed)
     history = train.fit(
-        net, *small, optimizer=optimizer, lr=lr, momentum=0.9 if optimizer != "adam" else 0.0,
-        epochs=epochs, batch_size=50, seed=seed, checkpoint=checkpoint, progress=False,
+        net, *small, optimizer=optimizer, lr=lr, epochs=epochs, batch_size=50, seed=seed, checkpoint=checkpoint, progress=False,
     )  # fmt: skip
     return net, history
 
@@ -65,7 +64,7 @@ def test_checkpoint_beyond_requested_epochs_is_refused(small, tmp_path):
 
 def test_checkpoint_write_is_atomic(tmp_path):
     target = tmp_path / "c.pt"
-    train.save_atomic({"x": torch.ones(2)}, target)
+    io.save_torch({"x": torch.ones(2)}, target)
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
     assert torch.equal(train.load_checkpoint(target)["x"], torch.ones(2))
 
@@ -78,6 +77,12 @@ def test_checkpoint_write_is_atomic(tmp_path):
         ({"lr": 0.0}, "lr must be > 0"),
         ({"lr": -1.0}, "lr must be > 0"),
         ({"batch_size": 10**6}, "batch_size must be between 1 and the number of training images"),
+        ({"optimizer": "sgd", "momentum": 0.9}, "momentum 0.9 has no effect with optimizer 'sgd'"),
+        ({"optimizer": "adam", "momentum": 0.5}, "momentum 0.5 has no effect"),
+        ({"optimizer": "nesterov", "momentum": 0.0}, "'nesterov' needs a momentum > 0"),
+        ({"optimizer": "momentum", "momentum": 0.0}, "'momentum' needs a momentum > 0"),
+        ({"optimizer": "momentum", "momentum": 1.0}, "momentum must be in"),
+        ({"optimizer": "sdlm", "batch_size": 64}, "batch_size must be 1"),
     ],
 )
 def test_bad_parameters_are_refused_before_training(small, kwargs, needle):
@@ -96,3 +101,21 @@ def test_bad_parameters_are_refused_before_training(small, kwargs, needle):
 def test_paper_model_trains_with_map_loss(small):
     history = run(small, 2, model="paper", optimizer="adam", lr=1e-3)[1]
     assert history[1]["train_loss"] < history[0]["train_loss"] < 84  # 84: all outputs at 0
+
+
+@pytest.mark.parametrize(
+    "optimizer,momentum", [("sgd", 0.0), ("momentum", 0.9), ("nesterov", 0.9), ("adam", 0.0)]
+)
+def test_momentum_defaults_to_the_optimizers_own(optimizer, momentum):
+    assert train.default_momentum(optimizer) == momentum
+    assert train.default_momentum(optimizer, 0.5) == 0.5
+    opt = train.make_optimizer(optimizer, [torch.zeros(1, requires_grad=True)], 0.1)
+    assert opt.defaults.get("momentum", 0.0) == momentum
+    assert opt.defaults.get("nesterov", False) == (optimizer == "nesterov")
+
+
+def test_momentum_trains_otherwise_than_plain_sgd(small):
+    """With its default, 'momentum' is not plain SGD under another name."""
+    sgd = strip_time(run(small, 1, optimizer="sgd", lr=0.01)[1])
+    momentum = strip_time(run(small, 1, optimizer="momentum", lr=0.01)[1])
+    assert sgd != momentum

@@ -1,0 +1,343 @@
+"""The papermill runner, end to end on small subsets of the real data (lenet_lib/runner.py,
+experiments.py, results.py)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import torch
+from conftest import ROOT
+
+from lenet_lib import experiments, io, runner
+from lenet_lib.experiments import Run
+from lenet_lib.results import load_metrics, load_results
+
+
+def lenet(*args, timeout=900):
+    return subprocess.run(
+        [sys.executable, "-m", "lenet_lib.cli", *args],
+        capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory, mnist):
+    """`lenet run optimizers --quick`: six notebooks through papermill."""
+    out = tmp_path_factory.mktemp("results")
+    proc = lenet("run", "optimizers", "--quick", "--results-dir", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc
+
+
+def test_quick_runs_execute_six_notebooks(quick):
+    out, proc = quick
+    folders = sorted(p.name for p in (out / "optimizers").iterdir())
+    assert folders == sorted(experiments.run_id(r) for r in experiments.optimizer_runs(quick=True))
+    for folder in (out / "optimizers").iterdir():
+        names = {p.name for p in folder.iterdir()}
+        assert {"run.ipynb", "params.json", "metrics.csv", "summary.json", "checkpoint.pt"} <= names
+        summary = json.loads((folder / "summary.json").read_text())
+        assert summary["status"] == "complete"
+        for key in ("run_id", "optimizer", "epochs", "seed", "train_acc", "test_acc", "seconds"):
+            assert key in summary
+        params = json.loads((folder / "params.json").read_text())
+        for key in (
+            "torch",
+            "torchvision",
+            "lenet_lib",
+            "data_md5",
+            "device",
+            "git_commit",
+            "started",
+        ):
+            assert key in params
+        assert list(pd.read_csv(folder / "metrics.csv").columns[:6]) == experiments.METRIC_COLUMNS
+
+
+def test_injected_parameters_reach_the_notebook(quick):
+    import nbformat
+
+    out, _ = quick
+    nb = nbformat.read(out / "optimizers" / "momentum-e30-s0" / "run.ipynb", as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1
+    assert 'optimizer = "momentum"' in injected[0].source and "momentum = 0.9" in injected[0].source
+    assert nb.metadata.papermill.parameters["run_id"] == "momentum-e30-s0"
+
+
+def test_longer_adam_runs_continue_shorter_ones(quick):
+    out, proc = quick
+    assert "adam-e60-s0: running (continued from adam-e30-s0)" in proc.stdout
+    assert "adam-e100-s0: running (continued from adam-e60-s0)" in proc.stdout
+    m30 = load_metrics(out / "optimizers" / "adam-e30-s0")
+    m100 = load_metrics(out / "optimizers" / "adam-e100-s0")
+    assert list(m100["epoch"]) == [1, 2, 3]
+    assert m100.iloc[0]["test_acc"] == m30.iloc[0]["test_acc"]
+
+
+def test_continued_run_equals_fresh_run_of_same_length(quick, tmp_path):
+    out, _ = quick
+    # adam-e60 continued adam-e30's checkpoint; a fresh 2-epoch run must match it exactly.
+    fresh = Run("optimizers", "adam", 1e-3, 2, train_subset=1000, test_subset=500, run_id="fresh")
+    runner.run_chain([fresh], tmp_path)
+    cols = ["train_loss", "train_acc", "test_loss", "test_acc"]
+    continued = load_metrics(out / "optimizers" / "adam-e60-s0")[cols]
+    direct = load_metrics(tmp_path / "optimizers" / "fresh")[cols]
+    pd.testing.assert_frame_equal(continued, direct, check_exact=True)
+
+
+def test_results_command_shows_all_six(quick):
+    out, _ = quick
+    proc = lenet("results", "optimizers", "--results-dir", str(out), "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert len(rows) == 6 and {r["status"] for r in rows} == {"complete"}
+
+
+def test_finished_runs_are_skipped(quick):
+    out, _ = quick
+    proc = lenet("run", "optimizers", "--quick", "--results-dir", str(out))
+    assert proc.returncode == 0
+    assert proc.stdout.count("complete, skipped") == 6
+
+
+def test_paper_experiment_runs_through_papermill(tmp_path):
+    """`lenet run paper --quick`: the paper's network and SDLM in the training notebook."""
+    rid = "sdlm-e20-s0"
+    proc = lenet("run", "paper", "--quick", "--only", rid, "--results-dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    row = load_results("paper", tmp_path).set_index("run_id").loc[rid]
+    assert (row.optimizer, row.model, row.scaling, row.batch_size) == ("sdlm", "paper", "paper", 1)
+    assert row.test_acc > 50  # one pass over 1,000 digits already reads most test digits
+    state = torch.load(tmp_path / "paper" / rid / "checkpoint.pt")
+    assert state["sdlm"]["eta0"] == 0.0005 and state["sdlm"]["init"] == "sqrt"
+
+
+def test_bad_parameters_refused_before_any_training(tmp_path):
+    bad = Run("optimizers", "adam", -1.0, 1, run_id="bad")
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        experiments.validate(bad)
+    experiments.register("badplan", lambda seeds, quick: [bad])
+    with pytest.raises(ValueError, match="bad: bad parameters"):
+        runner.run_experiment("badplan", results_dir=tmp_path)
+    assert not (tmp_path / "badplan").exists()
+    proc = lenet("run", "nonsense", "--results-dir", str(tmp_path))
+    assert proc.returncode != 0 and "unknown experiment 'nonsense'" in proc.stderr
+    proc = lenet("run", "optimizers", "--only", "adam-e7-s0", "--results-dir", str(tmp_path))
+    assert proc.returncode != 0 and "unknown run id" in proc.stderr
+
+
+def test_failed_run_is_marked_and_never_enters_results(tmp_path, mnist):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA to make the run fail")
+    ok = Run("t", "adam", 1e-3, 1, train_subset=500, test_subset=200, run_id="ok")
+    runner.run_chain([ok], tmp_path)
+    bad = Run("t", "sgd", 0.01, 1, train_subset=500, test_subset=200, run_id="nocuda")
+    reports = runner.run_chain([bad], tmp_path, device="cuda")
+    assert reports[0]["status"] == "failed"
+    summary = json.loads((tmp_path / "t" / "nocuda" / "summary.json").read_text())
+    assert summary["status"] == "failed" and "error" in summary
+    assert list(load_results("t", tmp_path)["run_id"]) == ["ok"]
+
+
+def test_failed_cli_run_exits_non_zero(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA to make the run fail")
+    proc = lenet("run", "optimizers", "--quick", "--only", "sgd-e30-s0", "--device", "cuda",
+                 "--results-dir", str(tmp_path))  # fmt: skip
+    assert proc.returncode != 0 and "failed: sgd-e30-s0" in proc.stderr
+
+
+def test_missing_results_folder_says_how_to_make_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="lenet run optimizers"):
+        load_results("optimizers", tmp_path)
+    proc = lenet("results", "optimizers", "--results-dir", str(tmp_path))
+    assert proc.returncode != 0 and "lenet run optimizers" in proc.stderr
+
+
+def test_a_locked_run_is_left_alone(tmp_path):
+    r = Run("t", "adam", 1e-3, 1, train_subset=300, test_subset=100, run_id="busy")
+    with runner.Lock(tmp_path / "t" / "busy") as got:
+        assert got
+        reports = runner.run_chain([r], tmp_path)
+    assert reports == [{"run_id": "busy", "status": "locked"}]
+    assert not (tmp_path / "t" / "busy" / "summary.json").exists()
+
+
+def test_folder_with_other_parameters_is_refused(quick):
+    out, _ = quick
+    other = Run(
+        "optimizers", "adam", 0.5, 1, train_subset=1000, test_subset=500, run_id="adam-e30-s0"
+    )
+    with pytest.raises(ValueError, match="other parameters"):
+        runner.run_chain([other], out)
+
+
+def test_killed_run_resumes_to_the_same_metrics(tmp_path, mnist):
+    def chain(folder):
+        return (
+            "from pathlib import Path; from lenet_lib import experiments, runner; "
+            "runner.run_chain([experiments.Run('k', 'adam', 1e-3, 4, train_subset=6000, "
+            f"test_subset=500, run_id='r')], Path({str(folder)!r}))"
+        )
+
+    ckpt = tmp_path / "a" / "k" / "r" / "checkpoint.pt"
+    proc = subprocess.Popen([sys.executable, "-c", chain(tmp_path / "a")], cwd=ROOT,
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.time() + 300
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the runner and its kernel, mid-run
+    proc.wait()
+    assert ckpt.exists() and not (tmp_path / "a" / "k" / "r" / "metrics.csv").exists()
+    subprocess.run(
+        [sys.executable, "-c", chain(tmp_path / "a")], cwd=ROOT, check=True, capture_output=True
+    )
+    subprocess.run(
+        [sys.executable, "-c", chain(tmp_path / "b")], cwd=ROOT, check=True, capture_output=True
+    )
+    cols = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc"]
+    resumed = load_metrics(tmp_path / "a" / "k" / "r")[cols]
+    uninterrupted = load_metrics(tmp_path / "b" / "k" / "r")[cols]
+    pd.testing.assert_frame_equal(resumed, uninterrupted, check_exact=True)
+
+
+def test_tables_are_built_from_the_summaries(quick, tmp_path):
+    import shutil
+
+    from lenet_lib import report
+
+    out, _ = quick
+    copy = tmp_path / "results"
+    shutil.copytree(out, copy)
+    before = report.table2(load_results("optimizers", copy)).set_index("optimizer")
+    path = copy / "optimizers" / "sgd-e30-s0" / "summary.json"
+    summary = json.loads(path.read_text())
+    summary["test_acc"] = 12.34
+    path.write_text(json.dumps(summary))
+    after = report.table2(load_results("optimizers", copy)).set_index("optimizer")
+    assert after.loc["sgd", "test_acc"] == 12.34 != before.loc["sgd", "test_acc"]
+    assert after.loc["sgd", "test_diff"] == pytest.approx(12.34 - 88.23)
+
+
+def test_finished_chains_keep_only_the_weights(quick):
+    """The runner prunes every finished chain: a weights-only checkpoint, which still gives
+    the summary's test accuracy, and an executed notebook with one stream per cell."""
+    import nbformat
+
+    from lenet_lib import data, results, train
+
+    out, _ = quick
+    for folder in (out / "optimizers").iterdir():
+        state = torch.load(folder / "checkpoint.pt", weights_only=True)
+        assert set(state) == {"model", "epoch"}, folder.name
+        nb = nbformat.read(folder / "run.ipynb", as_version=4)
+        for cell in nb.cells:
+            kinds = [o.get("name") for o in cell.get("outputs", []) if o.output_type == "stream"]
+            assert len(kinds) == len(set(kinds))
+            assert not any("\r" in o.get("text", "") for o in cell.get("outputs", []))
+            assert not any(runner._glue_record(o) for o in cell.get("outputs", []))
+    model = results.load_model("adam-e100-s0", results_dir=out)
+    *_, X_test, y_test = data.load_run_data(test_subset=500, seed=0)
+    summary = json.loads((out / "optimizers" / "adam-e100-s0" / "summary.json").read_text())
+    assert train.evaluate(model, X_test, y_test)[1] == pytest.approx(summary["test_acc"], abs=0.2)
+
+
+def test_a_run_something_continues_from_keeps_its_state(tmp_path, mnist):
+    """Run alone, adam-e30 keeps its optimizer state (adam-e60 continues from it); once its
+    chain is done, the whole chain is pruned; a pruned checkpoint never resumes."""
+    only = ["adam-e30-s0"]
+    runner.run_experiment("optimizers", quick=True, only=only, results_dir=tmp_path)
+    ckpt = tmp_path / "optimizers" / "adam-e30-s0" / "checkpoint.pt"
+    assert "optimizer" in torch.load(ckpt, weights_only=True)
+    reports = runner.run_experiment(
+        "optimizers", quick=True, only=["adam-e60-s0"], results_dir=tmp_path
+    )
+    assert reports[-1]["action"] == "continued from adam-e30-s0"
+    assert "optimizer" in torch.load(ckpt, weights_only=True)  # adam-e100 still to come
+    runner.run_experiment("optimizers", quick=True, only=["adam-e100-s0"], results_dir=tmp_path)
+    for rid in ("adam-e30-s0", "adam-e60-s0", "adam-e100-s0"):
+        state = torch.load(tmp_path / "optimizers" / rid / "checkpoint.pt", weights_only=True)
+        assert set(state) == {"model", "epoch"}
+    from lenet_lib import data, train
+
+    X, y, X_test, y_test = data.load_run_data(train_subset=1000, test_subset=500)
+    with pytest.raises(ValueError, match="only the weights of a finished run"):
+        train.fit(train.new_model(), X, y, X_test, y_test, epochs=5, checkpoint=ckpt)
+
+
+def test_experiments_whose_weights_nobody_reads_keep_no_checkpoint(quick, tmp_path):
+    import shutil
+
+    out, _ = quick
+    run_dir = tmp_path / "adam-e30-s0"
+    shutil.copytree(out / "optimizers" / "adam-e30-s0", run_dir)
+    assert runner.prune_run(run_dir, keep_weights=False) == "checkpoint removed"
+    assert not (run_dir / "checkpoint.pt").exists()
+    assert {"params.json", "metrics.csv", "summary.json", "run.ipynb"} <= set(
+        p.name for p in run_dir.iterdir()
+    )
+    assert "capacity" not in experiments.WEIGHTS_READ and "gap" not in experiments.WEIGHTS_READ
+
+
+def test_prune_command(quick, tmp_path):
+    import shutil
+
+    out, _ = quick
+    copy = tmp_path / "results"
+    shutil.copytree(out, copy)
+    proc = lenet("prune", "optimizers", "--results-dir", str(copy))
+    assert proc.returncode == 0 and "optimizers: 6 finished runs pruned" in proc.stdout
+    proc = lenet("prune", "nothing", "--results-dir", str(copy))
+    assert proc.returncode != 0 and "no results in" in proc.stderr
+
+
+def papermill_run(tmp_path, **params):
+    import papermill as pm
+
+    run_dir = tmp_path / "run"
+    params = dict(epochs=1, train_subset=300, test_subset=100, run_dir=str(run_dir)) | params
+    pm.execute_notebook(
+        str(runner.NOTEBOOK), str(tmp_path / "out.ipynb"), parameters=params,
+        kernel_name=runner.KERNEL, cwd=str(ROOT), progress_bar=False,
+    )  # fmt: skip
+    return run_dir
+
+
+@pytest.mark.parametrize("optimizer,nesterov", [("momentum", False), ("nesterov", True)])
+def test_momentum_optimizers_train_with_momentum_09(tmp_path, mnist, optimizer, nesterov):
+    """`papermill chapters/06_training_run.ipynb ... -p optimizer momentum`: 0.9, recorded."""
+    run_dir = papermill_run(tmp_path, optimizer=optimizer, lr=0.01)
+    assert io.read_json(run_dir / "params.json")["parameters"]["momentum"] == 0.9
+    group = torch.load(run_dir / "checkpoint.pt")["optimizer"]["param_groups"][0]
+    assert (group["momentum"], group["nesterov"]) == (0.9, nesterov)
+
+
+def test_momentum_without_effect_is_refused_before_training(tmp_path, mnist):
+    import papermill as pm
+
+    with pytest.raises(pm.PapermillExecutionError, match="has no effect with optimizer 'sgd'"):
+        papermill_run(tmp_path, optimizer="sgd", lr=0.01, momentum=0.9)
+    assert not (tmp_path / "run" / "params.json").exists()
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_results_default_to_the_project_folder_wherever_the_data_is(tmp_path):
+    env = os.environ | {"LENET_DATA": str(tmp_path)}
+    code = "from lenet_lib import cli, results; print(cli.RESULTS, results.RESULTS)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == [str(ROOT / "results")] * 2
+    parser = __import__("lenet_lib.cli").cli.parser()
+    for command in (["run", "optimizers"], ["results", "optimizers"], ["predict", "x.png"]):
+        assert parser.parse_args(command).results_dir == str(ROOT / "results")
