@@ -1236,7 +1236,7 @@ CLAIMS = (
     ),
     _c(
         "scaled_tanh_curvature",
-        "$|f''|$ is largest at $a = \\pm 1$",
+        "$f''$ is largest in absolute value at $a = \\pm 1$",
         "1.4.1",
         1.0,
         within_tol(1e-3, approx=0.05),
