@@ -437,10 +437,10 @@ def decide(claim, ours=None, notes=None, *, se=None, ci=None, fmt: str | None = 
         return out(HOLDS if ok else FAILS)
 
     if kind == "interval":
-        x = float(_values(ours)[0])
-        if crit.lo <= x <= crit.hi:
+        x = _values(ours)  # every value must lie in the range
+        if ((crit.lo <= x) & (x <= crit.hi)).all():
             return out(HOLDS)
-        if crit.fitted and ci is None:
+        if crit.fitted and (ci is None or len(x) != 1):
             raise ValueError(f"claim {cid}: a fitted value needs its 95% interval (ci)")
         if crit.fitted and ci[1] >= crit.lo and ci[0] <= crit.hi:
             return out(APPROX, f"95% interval {ci[0]:.3g} to {ci[1]:.3g}")

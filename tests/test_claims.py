@@ -128,6 +128,7 @@ def test_interval_plain_and_fitted():
     assert decide("scaled_variance", 1.3).verdict == HOLDS
     assert decide("scaled_variance", 0.1).verdict == FAILS
     assert decide("scaled_variance", 0.5).verdict == HOLDS  # bounds included
+    assert decide("scaled_variance", (1.0, 0.3)).verdict == FAILS  # every value must be in
     assert decide("gap_law_P", 0.7, ci=(0.6, 0.8)).verdict == HOLDS
     assert decide("gap_law_P", 0.4, ci=(0.3, 0.55)).verdict == APPROX
     assert decide("gap_law_P", 0.3, ci=(0.2, 0.4)).verdict == FAILS
