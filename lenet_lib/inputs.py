@@ -101,8 +101,13 @@ def _log():
 
 
 def _notebook(env, docname) -> Path | None:
+    """The source of a document myst-nb executes: a notebook, or a MyST text notebook."""
     path = Path(env.doc2path(docname))
-    return path if path.suffix == ".ipynb" else None
+    if path.suffix == ".ipynb":
+        return path
+    if path.suffix == ".md" and "kernelspec:" in path.read_text()[:2000]:
+        return path
+    return None
 
 
 def _forget_cached(app, nb_path: Path) -> None:
@@ -115,10 +120,11 @@ def _forget_cached(app, nb_path: Path) -> None:
         return
     cache = get_cache(cache_path)
     pks = {r.pk for r in cache.list_cache_records() if Path(r.uri).resolve() == nb_path.resolve()}
-    try:
-        pks.add(cache.match_cache_notebook(nbformat.read(nb_path, as_version=4)).pk)
-    except KeyError:
-        pass
+    if nb_path.suffix == ".ipynb":  # a text notebook is matched by its path alone
+        try:
+            pks.add(cache.match_cache_notebook(nbformat.read(nb_path, as_version=4)).pk)
+        except KeyError:
+            pass
     for pk in pks:
         cache.remove_cache(pk)
 
@@ -137,9 +143,12 @@ def _outdated(app, env, added, changed, removed):
         state.docs.pop(docname, None)
         stale.append(docname)
     state.save()
-    if stale:
-        _log().info(f"[lenet_lib.inputs] inputs changed or unrecorded: {', '.join(stale)}")
-    return stale
+    if not stale:
+        return []
+    _log().info(f"[lenet_lib.inputs] inputs changed or unrecorded: {', '.join(stale)}")
+    # Every other page is re-read too (from the cache: seconds), so that pages pasting another
+    # page's glued values (the introduction, the claims page) are written with the new values.
+    return sorted(env.found_docs)
 
 
 def _source_read(app, docname, source):

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from .claims import CHOICES, NOTES_TABLE2
+from .notes import CHOICES, NOTES_TABLE2
 from .results import load_metrics, summarise
 
 
