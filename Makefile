@@ -1,5 +1,6 @@
 # make book: set up .venv, fetch MNIST, build the HTML book into _build/html/
-# make test: set up .venv, fetch MNIST, lint, build the book (-W), run the test suite
+# make test: set up .venv, fetch MNIST, lint (the pre-commit hooks), build the book (-W), run the test suite
+# make lab: JupyterLab on chapters/, in the project's environment, MNIST fetched
 # make reproduce: the full-length training runs whose results the book reads
 PYTHON ?= python3
 VENV := .venv
@@ -8,7 +9,7 @@ STAMP := $(VENV)/.installed
 SEEDS ?= 0,1,2
 JOBS ?= 2
 
-.PHONY: setup data book test lint reproduce clean
+.PHONY: setup data book lab test lint reproduce clean
 
 setup: $(STAMP)
 
@@ -24,9 +25,11 @@ data: setup
 book: data
 	$(BIN)/jupyter-book build -W -n --keep-going .
 
+lab: data
+	$(BIN)/lenet lab
+
 lint: setup
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/pre-commit run --all-files --show-diff-on-failure
 
 test: lint book
 	$(BIN)/python -m pytest -q

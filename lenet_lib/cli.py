@@ -1,9 +1,10 @@
-"""The `lenet` command: data, params, run, results, prune, bench, predict. All printing."""
+"""The `lenet` command: data, params, run, results, prune, bench, predict, lab. All printing."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -111,6 +112,19 @@ def cmd_predict(args):
     return handwriting.predict_cli(args.images, run=args.run, results_dir=args.results_dir)
 
 
+def cmd_lab(args):
+    data.fetch()  # the chapters read MNIST
+    kernels = Path(sys.prefix, "share", "jupyter", "kernels")
+    # kernel_dirs: `python3` is this environment's own python, whatever other kernels are
+    # registered for the user; exec, so that stopping this process stops the server.
+    argv = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={RESULTS.parent}"]
+    argv += [
+        "--LabApp.default_url=/lab/tree/chapters",
+        f"--KernelSpecManager.kernel_dirs={kernels}",
+    ]
+    os.execv(sys.executable, argv)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lenet", description="The LeNet-5 companion's tools.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -161,6 +175,9 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--run", default="adam-e100-s0", help="the trained run to use")
     q.add_argument("--results-dir", default=str(RESULTS), help="default results/")
     q.set_defaults(func=cmd_predict)
+
+    lab = sub.add_parser("lab", help="JupyterLab on chapters/, in this environment (make lab)")
+    lab.set_defaults(func=cmd_lab)
     return p
 
 

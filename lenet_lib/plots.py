@@ -1,9 +1,12 @@
-"""Figures shared by the chapters. Each function returns a matplotlib Figure."""
+"""Figures shared by the chapters. Each function returns a matplotlib Figure, drawn in the book's
+style (`lenet.mplstyle`, applied on import of `book`)."""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+
+from . import book
 
 
 def digit_grid(images, titles=None, ncols=10, size=1.0, cmap="gray_r"):
@@ -17,7 +20,7 @@ def digit_grid(images, titles=None, ncols=10, size=1.0, cmap="gray_r"):
         if i < n:
             ax.imshow(images[i], cmap=cmap)
             if titles is not None:
-                ax.set_title(titles[i], fontsize=8)
+                ax.set_title(titles[i])
     fig.tight_layout()
     return fig
 
@@ -34,8 +37,8 @@ def curves(metrics: dict, columns=("loss", "acc"), title=None):
             ax.plot(m["epoch"], m[f"test_{col}"], color=color, label=f"{label} test")
         ax.set_xlabel("epoch")
         ax.set_ylabel("cross-entropy" if col == "loss" else "accuracy (%)")
-        ax.grid(alpha=0.3)
-    axes[-1].legend(fontsize=7, ncol=2)
+        ax.grid()
+    axes[-1].legend(ncol=2)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -50,8 +53,7 @@ def feature_maps(maps, ncols=None, size=1.2, cmap="RdBu_r", titles=None):
 
 
 def glue_figure(name: str, fig) -> None:
-    """Glue `fig` under `name` for a `{glue:figure}` and close it, so it shows only there."""
-    from myst_nb import glue
-
-    glue(name, fig, display=False)
+    """Glue `fig` under `name` for a `{glue:figure}` and close it, so that in the book it shows
+    only there (outside the build `book.glue` shows it in place)."""
+    book.glue(name, fig, display=False)
     plt.close(fig)

@@ -1,0 +1,97 @@
+"""The library's side of the book: glue that also works outside the build, the one figure style,
+and the book's repository buttons (a Sphinx extension, loaded by `_config.yml`).
+
+Importing this module applies the figure style (`lenet.mplstyle`), so every chapter, which
+imports it for `glue`, draws with it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+STYLE = Path(__file__).with_name("lenet.mplstyle")
+
+
+def use_style() -> None:
+    """Apply the book's figure style: a white background, readable in the theme's dark mode, and
+    one font size (every chapter, on import of this module)."""
+    import matplotlib.style
+
+    matplotlib.style.use(STYLE)
+
+
+def _interactive() -> bool:
+    """True in a frontend a person reads: JupyterLab or Notebook (jupyter_server names the
+    notebook in JPY_SESSION_NAME), Colab, VS Code. False under nbclient (the book build,
+    papermill, nbconvert), where the glued values belong in the notebook's outputs only."""
+    if os.environ.get("JPY_SESSION_NAME") or "google.colab" in sys.modules:
+        return True
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and "__vsc_ipynb_file__" in shell.user_ns
+
+
+def glue(name: str, value, display: bool = True) -> None:
+    """Glue `value` under `name` for `{glue:text}` and `{glue:figure}` in the book; outside the
+    build, or where myst-nb is not installed (Colab), simply show it (every chapter).
+
+    Parameters
+    ----------
+    name : str
+        The glue key, `<chapter>_<quantity>`.
+    value : object
+        A string, number, figure or anything IPython can display.
+    display : bool
+        Also show the value in the book's cell output (myst-nb's meaning). Outside the build the
+        value is always shown: the prose that would have quoted it is not rendered there.
+    """
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        myst_glue = None
+    if myst_glue is not None:
+        myst_glue(name, value, display=display)
+        if display or not _interactive():
+            return
+    _show(name, value)
+
+
+def _show(name: str, value) -> None:
+    if isinstance(value, str | int | float):
+        print(f"{name} = {value}")
+        return
+    try:
+        from IPython.display import display
+    except ImportError:
+        print(f"{name} = {value!r}")
+        return
+    display(value)
+
+
+def _repository_buttons(app, config) -> None:
+    # `repository.url` in _config.yml is the one setting: set, it turns on the launch buttons
+    # (Binder, Colab) and the repository and issue buttons; unset, all stay off, since the theme
+    # fails on launch buttons without a repository and jupyter-book on repository buttons.
+    options = config.html_theme_options
+    url = options.get("repository_url", "")
+    options["use_repository_button"] = options["use_issues_button"] = bool(url)
+    options["use_download_button"] = True
+    if not url:
+        launch = dict(options.get("launch_buttons", {}))
+        for key in ("binderhub_url", "colab_url", "jupyterhub_url", "deepnote_url"):
+            launch[key] = ""
+        options["launch_buttons"] = launch
+
+
+def setup(app):
+    """Sphinx extension: the buttons that `repository.url` drives (the book's `_config.yml`)."""
+    app.connect("config-inited", _repository_buttons)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+use_style()
