@@ -1,4 +1,4 @@
-"""The `lenet` command: data, params, run, results, bench, predict."""
+"""The `lenet` command: data, params, run, results, bench, predict, export-web."""
 
 from __future__ import annotations
 
@@ -107,6 +107,14 @@ def cmd_predict(args):
     return handwriting.predict_cli(args.images, run=args.run, results_dir=args.results_dir)
 
 
+def cmd_export_web(args):
+    from . import web
+
+    for path in web.export(args.outdir, args.notes_run, args.paper_run or None):
+        print(path)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lenet", description="The LeNet-5 companion's tools.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -150,6 +158,12 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--run", default="adam-e100-s0", help="the trained run to use")
     q.add_argument("--results-dir", default=str(RESULTS), help="default results/")
     q.set_defaults(func=cmd_predict)
+
+    w = sub.add_parser("export-web", help="the draw page's weights and scripts (chapter 10)")
+    w.add_argument("outdir", type=Path, help="e.g. _build/html/_static/draw")
+    w.add_argument("--notes-run", default="adam-e100-s0", help="a run of results/optimizers")
+    w.add_argument("--paper-run", help="a run of results/paper (default: the best)")
+    w.set_defaults(func=cmd_export_web)
     return p
 
 
