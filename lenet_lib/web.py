@@ -74,7 +74,9 @@ def network_json(model, run_id: str, experiment: str, results_dir=None) -> dict:
     line = background + torch.arange(256, dtype=torch.float64) / 255 * (ink - background)
     if not torch.allclose(levels, line, atol=1e-5):
         raise ValueError(f"scaling {model.scaling!r} is not linear in the grey level")
-    summary = runs.read_json(Path(results_dir or runs.RESULTS) / experiment / run_id / "summary.json")
+    summary = runs.read_json(
+        Path(results_dir or runs.RESULTS) / experiment / run_id / "summary.json"
+    )
     return {
         "run_id": run_id,
         "experiment": experiment,
@@ -117,22 +119,24 @@ def static_figure(networks: dict, X: torch.Tensor):
     with torch.no_grad():
         p = probabilities(notes[0], X)
         penalties = paper[0](data.prepare(X, paper[0].scaling))
-    fig, axes = plt.subplots(len(X), 3, figsize=(9, 2.2 * len(X)), width_ratios=[1, 2, 2])
+    fig, axes = plt.subplots(len(X), 3, figsize=(9, 2.1 * len(X)), width_ratios=[1, 2, 2])
     digits = np.arange(10)
     for i, row in enumerate(np.atleast_2d(axes)):
         row[0].imshow(data.pad32(X[i : i + 1, None].float(), 0)[0, 0], cmap="gray_r")
-        row[0].set_axis_off()
-        for ax, values, best, color in (
-            (row[1], p[i].numpy(), int(p[i].argmax()), "C0"),
-            (row[2], penalties[i].numpy(), int(penalties[i].argmin()), "C1"),
+        row[0].set_xticks([])
+        row[0].set_yticks([])
+        for ax, values, best in (
+            (row[1], p[i].numpy(), int(p[i].argmax())),
+            (row[2], penalties[i].numpy(), int(penalties[i].argmin())),
         ):
-            ax.bar(digits, values, color=["C3" if d == best else color for d in digits])
+            ax.bar(digits, values, color=["C3" if d == best else "C0" for d in digits])
             ax.set_xticks(digits)
+            ax.get_xticklabels()[best].set(color="C3", fontweight="bold")
             ax.spines[["top", "right"]].set_visible(False)
         row[1].set_ylim(0, 1)
     axes[0, 0].set_title("input, 32x32", fontsize=9)
-    axes[0, 1].set_title(f"notes' network ({notes[1]}): probability", fontsize=9)
-    axes[0, 2].set_title(f"paper's network ({paper[1]}): penalty, lowest wins", fontsize=9)
+    axes[0, 1].set_title(f"the notes' network ({notes[1]})\nprobability, highest wins", fontsize=9)
+    axes[0, 2].set_title(f"the paper's network ({paper[1]})\nRBF penalty, lowest wins", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -180,6 +184,19 @@ def _build_finished(app, exception) -> None:
     logging.getLogger(__name__).info(f"lenet_lib.web: the draw page's files written to {out}")
 
 
+def _scripts_once(app, pagename, templatename, context, doctree) -> None:
+    """Each script once on a page. sphinx-thebe adds its settings (`const THEBE_JS_URL = ...`)
+    when the environment is read, and under jupyter-book 1.0.4 with Sphinx 7.4 every page then
+    lists them twice: the second is a SyntaxError in the console of every page of the book."""
+    seen, unique = set(), []
+    for js in context.get("script_files", []):
+        key = (str(js.filename or ""), tuple(sorted(js.attributes.items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(js)
+    context["script_files"] = unique
+
+
 def setup(app):
     """Sphinx extension: every HTML build of the book exports the draw page's files. The runs
     are set in `_config.yml` (sphinx.config): lenet_draw_notes_run (a run of
@@ -187,4 +204,5 @@ def setup(app):
     app.add_config_value("lenet_draw_notes_run", NOTES_RUN, "html", types=[str])
     app.add_config_value("lenet_draw_paper_run", "", "html", types=[str])
     app.connect("build-finished", _build_finished)
+    app.connect("html-page-context", _scripts_once)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

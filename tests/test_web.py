@@ -138,3 +138,145 @@ def test_js_normalization_matches_lenet_predict_on_scans(mnist, tmp_path):
         assert want.max() == 255, f"scan {i}: no digit found"
         diff = np.abs(got - want).max()
         assert diff <= 1, f"scan {i}: JS normalization differs by {diff} grey levels"
+
+
+def strokes_of(x: np.ndarray, digit: int) -> list[list[tuple[float, float]]]:
+    """Pen strokes (x, y in 28x28 pixel units) along the ink of a real MNIST digit: for a 1,
+    the ink's centre in each row, top to bottom; for a 0, the ink's mean radius in each of 36
+    directions around its centre of mass, once round."""
+    ink = x.astype(float) * (x > 127)
+    rows, cols = np.nonzero(ink)
+    if digit == 1:
+        return [[(float(np.average(cols[rows == r], weights=ink[r, cols[rows == r]])), float(r))
+                 for r in np.unique(rows)]]  # fmt: skip
+    if digit == 0:
+        cy, cx = (
+            np.average(rows, weights=ink[rows, cols]),
+            np.average(cols, weights=ink[rows, cols]),
+        )
+        angle = np.arctan2(rows - cy, cols - cx)
+        radius = np.hypot(rows - cy, cols - cx)
+        bins = np.floor((angle + np.pi) / (2 * np.pi) * 36).astype(int) % 36
+        loop = []
+        for b in range(36):
+            if (bins == b).any():
+                r = np.average(radius[bins == b], weights=ink[rows, cols][bins == b])
+                a = (b + 0.5) / 36 * 2 * np.pi - np.pi
+                loop.append((float(cx + r * np.cos(a)), float(cy + r * np.sin(a))))
+        return [loop + loop[:1]]
+    raise ValueError(f"no stroke recipe for {digit}")
+
+
+@pytest.fixture(scope="module")
+def built_page(tmp_path_factory):
+    """A book of the draw page alone, built by jupyter-book with the project's _config.yml
+    (so with lenet_lib.web): the whole book takes minutes, this one seconds."""
+    book = tmp_path_factory.mktemp("book")
+    (book / "chapters").mkdir()
+    for name in ("_config.yml", "references.bib"):
+        shutil.copyfile(ROOT / name, book / name)
+    shutil.copyfile(ROOT / f"{PAGE}.md", book / f"{PAGE}.md")
+    (book / "index.md").write_text("# The draw page alone\n\n```{bibliography}\n```\n")
+    (book / "_toc.yml").write_text(f"format: jb-book\nroot: index\nchapters:\n  - file: {PAGE}\n")
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "jupyter-book"), "build", str(book)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    html = book / "_build" / "html"
+    assert proc.returncode == 0 and (html / f"{PAGE}.html").exists(), proc.stdout + proc.stderr
+    return html
+
+
+@pytest.fixture(scope="module")
+def server(built_page):
+    """The built book over http://127.0.0.1 (Python's http.server, as a reader might)."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(built_page))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        pytest.fail("no chromium on PATH: install the Debian package `chromium` (make test does)")
+    return path
+
+
+def draw(page, strokes):
+    """Each stroke as one press, moves and release of the mouse on the drawing pad."""
+    box = page.locator("canvas.ld-pad").bounding_box()
+    unit = box["width"] / 28
+    for stroke in strokes:
+        points = [(box["x"] + x * unit, box["y"] + y * unit) for x, y in stroke]
+        page.mouse.move(*points[0])
+        page.mouse.down()
+        for p in points[1:]:
+            page.mouse.move(*p, steps=2)
+        page.mouse.up()
+
+
+def answers(page) -> dict:
+    return {
+        name: page.locator(f'.ld-net[data-net="{name}"] .ld-answer').inner_text()
+        for name in ("notes", "paper")
+    }
+
+
+def test_the_built_page_reads_digits_drawn_in_chromium(server, mnist, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    X, y = mnist["test"]
+    errors, outside = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        # Every console error fails the test but the browser's own request for /favicon.ico
+        # (the book has no icon): a 404 the page never asked for.
+        page.on(
+            "console",
+            lambda m: (
+                errors.append(f"{m.text} ({m.location['url']})")
+                if m.type == "error" and not m.location["url"].endswith("/favicon.ico")
+                else None
+            ),
+        )
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: None if r.url.startswith(server) else outside.append(r.url))
+        page.goto(f"{server}/{PAGE}.html")
+        page.wait_for_function("window.LeNetDraw && window.LeNetDraw.timings.ready !== null")
+        assert answers(page) == {"notes": "?", "paper": "?"}
+        shots = {}
+        for digit in (1, 0):
+            i = int((y == digit).nonzero()[0])  # the test set's first digit of this class
+            draw(page, strokes_of(X[i].numpy(), digit))
+            assert answers(page) == {"notes": str(digit), "paper": str(digit)}, f"test digit {i}"
+            shots[digit] = tmp_path / f"draw-{digit}.png"
+            page.screenshot(path=shots[digit], full_page=True)
+            page.click("button.ld-clear")
+            assert answers(page) == {"notes": "?", "paper": "?"}
+        # Undo takes back the last stroke: a 1 and a stray dot, then the dot undone.
+        i = int((y == 1).nonzero()[1])
+        draw(page, strokes_of(X[i].numpy(), 1) + [[(25.0, 4.0)]])
+        page.click("button.ld-undo")
+        assert answers(page) == {"notes": "1", "paper": "1"}
+        timings = page.evaluate(
+            """() => ({
+                load: performance.getEntriesByType("navigation")[0].loadEventEnd,
+                ready: LeNetDraw.timings.ready,
+                weights: LeNetDraw.timings.weights,
+                strokes: LeNetDraw.timings.strokes,
+            })"""
+        )
+        browser.close()
+    (tmp_path / "timings.json").write_text(json.dumps(timings, indent=1))
+    print(f"\nscreenshots {sorted(map(str, shots.values()))}; timings (ms) {timings}")
+    assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not outside, f"the page fetched from outside the built book: {outside}"
+    assert len(timings["strokes"]) == 4 and all(t > 0 for t in timings["strokes"])

@@ -227,9 +227,9 @@
   /* The panels' fixed parts: ten bar rows and the map canvases, from the networks' shapes. */
   function build(name, net) {
     const panel = $(`.ld-net[data-net="${name}"]`);
-    const label = name === "notes" ? "the notes' network" : "the paper's network";
     panel.querySelector(".ld-run").textContent =
-      `${label}: run ${net.run_id}, ${net.test_acc.toFixed(2)}% right on MNIST's test set`;
+      `Run ${net.run_id} (${net.optimizer}, ${net.epochs} epochs): ` +
+      `${net.test_acc.toFixed(2)}% of MNIST's test digits right`;
     panel.querySelector(".ld-scale").textContent =
       net.head === "rbf"
         ? "RBF penalty of each digit: the lowest wins"
