@@ -31,12 +31,18 @@ PAPER_EXPERIMENT, PAPER_RUN = "paper", None
 FIGURE_DIGITS = (0, 1, 2)
 
 
-def best_run(experiment: str = PAPER_EXPERIMENT, results_dir=None) -> str:
-    """The complete run of `experiment` with the highest test accuracy; a tie goes to the
-    first run id in alphabetical order. The draw page (10) shows the paper's network so."""
+def best_run(experiment: str = PAPER_EXPERIMENT, results_dir=None, optimizer: str = "sdlm") -> str:
+    """The complete run of `experiment` trained with `optimizer` (or a variant of it, such as
+    sdlm-exact) with the highest test accuracy; a tie goes to the first run id in alphabetical
+    order. The draw page (10) shows the paper's network so."""
     from . import runs
 
     df = runs.load_results(experiment, results_dir=results_dir or runs.RESULTS)
+    df = df[df["optimizer"].str.startswith(optimizer)]
+    if df.empty:
+        raise FileNotFoundError(
+            f"no complete {optimizer} run in {experiment}: run `lenet run {experiment}` first"
+        )
     return str(df.sort_values(["test_acc", "run_id"], ascending=[False, True]).iloc[0]["run_id"])
 
 
@@ -152,19 +158,20 @@ def export(outdir, notes_run: str = NOTES_RUN, paper_run: str | None = PAPER_RUN
 
     from . import runs
 
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
     networks = load_networks(notes_run, paper_run, results_dir)
     payload = {
         name: network_json(model, run, experiment, results_dir)
         for name, (model, run, experiment) in networks.items()
     }
-    written = [outdir / "weights.json"]
-    runs.write_atomic(written[0], json.dumps(payload, separators=(",", ":")))
     X, _ = data.load_mnist("test")
     fig = static_figure(networks, X[list(FIGURE_DIGITS)])
-    written.append(outdir / "noscript.png")
-    fig.savefig(written[-1], dpi=100, facecolor="white")
+    # Everything is computed before the first file is written, so a bad run or missing data
+    # leaves `outdir` as it was.
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    written = [outdir / "weights.json", outdir / "noscript.png"]
+    runs.write_atomic(written[0], json.dumps(payload, separators=(",", ":")))
+    fig.savefig(written[1], dpi=100, facecolor="white")
     plt.close(fig)
     for name in ASSET_FILES:
         written.append(outdir / name)

@@ -72,8 +72,19 @@ def test_best_run_is_the_highest_test_accuracy():
     from lenet_lib import runs
 
     df = runs.load_results("paper")
+    df = df[df["optimizer"].str.startswith("sdlm")]
     best = web.best_run()
     assert df.set_index("run_id").loc[best, "test_acc"] == df["test_acc"].max()
+
+
+def test_export_web_refuses_a_missing_run(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "lenet_lib.cli", "export-web", str(tmp_path), "--paper-run", "nope"],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "no complete run nope" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "weights.json").exists()
 
 
 def test_js_forward_pass_matches_pytorch_on_mnist(exported, mnist, tmp_path):
@@ -209,16 +220,21 @@ def chromium_path() -> str:
     return path
 
 
-def draw(page, strokes):
-    """Each stroke as one press, moves and release of the mouse on the drawing pad."""
+def draw(page, strokes, live: bool = False):
+    """Each stroke as one press, moves and release of the mouse on the drawing pad; with
+    `live`, check that both networks answer before the first stroke ends."""
     box = page.locator("canvas.ld-pad").bounding_box()
     unit = box["width"] / 28
     for stroke in strokes:
         points = [(box["x"] + x * unit, box["y"] + y * unit) for x, y in stroke]
         page.mouse.move(*points[0])
         page.mouse.down()
-        for p in points[1:]:
+        for k, p in enumerate(points[1:]):
             page.mouse.move(*p, steps=2)
+            if live and k == len(points) // 2:
+                page.wait_for_function("Object.keys(LeNetDraw.answers).length == 2")
+                assert all(a in "0123456789" for a in answers(page).values())
+                live = False
         page.mouse.up()
 
 
@@ -255,7 +271,7 @@ def test_the_built_page_reads_digits_drawn_in_chromium(server, mnist, tmp_path):
         shots = {}
         for digit in (1, 0):
             i = int((y == digit).nonzero()[0])  # the test set's first digit of this class
-            draw(page, strokes_of(X[i].numpy(), digit))
+            draw(page, strokes_of(X[i].numpy(), digit), live=True)
             assert answers(page) == {"notes": str(digit), "paper": str(digit)}, f"test digit {i}"
             shots[digit] = tmp_path / f"draw-{digit}.png"
             page.screenshot(path=shots[digit], full_page=True)
