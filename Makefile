@@ -1,5 +1,6 @@
 # make book: set up .venv, fetch MNIST, build the HTML book into _build/html/
-# make test: set up .venv, fetch MNIST, lint (the pre-commit hooks), build the book (-W), run the test suite
+# make test: set up .venv, fetch MNIST, lint (the pre-commit hooks), check for Chromium and Node,
+#   build the book (-W), run the test suite
 # make lab: JupyterLab on chapters/, in the project's environment, MNIST fetched
 # make reproduce: the full-length training runs whose results the book reads
 PYTHON ?= python3
@@ -9,7 +10,7 @@ STAMP := $(VENV)/.installed
 SEEDS ?= 0,1,2
 JOBS ?= 2
 
-.PHONY: setup data book lab test lint reproduce clean
+.PHONY: setup data book lab test lint browser reproduce clean
 
 setup: $(STAMP)
 
@@ -31,8 +32,24 @@ lab: data
 lint: setup
 	$(BIN)/pre-commit run --all-files --show-diff-on-failure
 
-test: lint book
+test: lint browser book
 	$(BIN)/python -m pytest -q
+
+# The draw page's tests (tests/test_web.py) run its JavaScript in Node and the built page in
+# Debian's Chromium, driven by Playwright (which cannot download a browser of its own here):
+# installed with apt-get when make runs as root, otherwise named for the user to install.
+browser:
+	@for pair in chromium:chromium node:nodejs; do \
+	  cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$cmd >/dev/null && continue; \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing the Debian package $$pkg"; \
+	    apt-get update -qq && apt-get install -y -qq $$pkg >/dev/null || exit 1; \
+	  else \
+	    echo "make test needs $$cmd: install the Debian package $$pkg (sudo apt-get install $$pkg)"; \
+	    exit 1; \
+	  fi; \
+	done
 
 reproduce: data
 	$(BIN)/lenet run optimizers --seeds $(SEEDS) --jobs $(JOBS)

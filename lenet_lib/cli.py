@@ -1,4 +1,5 @@
-"""The `lenet` command: data, params, run, results, prune, bench, predict, lab. All printing."""
+"""The `lenet` command: data, params, run, results, prune, bench, predict, lab, export-web.
+All printing."""
 
 from __future__ import annotations
 
@@ -125,6 +126,14 @@ def cmd_lab(args):
     os.execv(sys.executable, argv)
 
 
+def cmd_export_web(args):
+    from . import web
+
+    for path in web.export(args.outdir, args.notes_run, args.paper_run or None):
+        print(path)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lenet", description="The LeNet-5 companion's tools.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -178,6 +187,11 @@ def parser() -> argparse.ArgumentParser:
 
     lab = sub.add_parser("lab", help="JupyterLab on chapters/, in this environment (make lab)")
     lab.set_defaults(func=cmd_lab)
+    w = sub.add_parser("export-web", help="the draw page's weights and scripts (chapter 10)")
+    w.add_argument("outdir", type=Path, help="e.g. _build/html/_static/draw")
+    w.add_argument("--notes-run", default="adam-e100-s0", help="a run of results/optimizers")
+    w.add_argument("--paper-run", help="a run of results/paper (default: the best)")
+    w.set_defaults(func=cmd_export_web)
     return p
 
 
