@@ -151,7 +151,7 @@ class LeNet5(nn.Module):
     width : multiplies the number of maps and units of every hidden layer (capacity chapter)
     in_size : 32, or 28 for unpadded digits (C1 then pads by 2 with zeros)
     scaling : the input scaling the model is trained with, 'standard' or 'paper'
-        (`data.prepare`); `lenet predict` and the handwriting chapter scale new digits so
+        (`data.prepare`), with which `lenet predict` and the handwriting chapter scale digits
     """
 
     layers = ("c1", "s2", "c3", "s4", "c5", "f6", "output")

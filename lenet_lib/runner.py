@@ -214,7 +214,7 @@ def _plan_chain(run: Run) -> list[Run]:
 
 def _stored_run(run_dir: Path) -> Run:
     p = io.read_json(run_dir / "params.json")["parameters"]
-    return Run(**{k: p[k] for k in Run.__dataclass_fields__})
+    return Run(**{k: p[k] for k in Run.__dataclass_fields__ if k in p})
 
 
 def _glue_record(out) -> bool:
