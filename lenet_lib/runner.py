@@ -95,9 +95,8 @@ def _write(run_dir: Path, result) -> dict:
     if result["status"] == "complete":
         report = json.loads(summary) | {"status": "complete"}
     else:
-        notebook = run_dir / "run.ipynb"
         report = {k: result[k] for k in ("run_id", "status", "error")}
-        report["notebook"] = str(notebook) if "run.ipynb" in files else None
+        report["notebook"] = str(run_dir / "run.ipynb") if "run.ipynb" in files else None
     io.write_json(run_dir / "summary.json", report)
     return report
 
@@ -139,12 +138,9 @@ def _run_chains(groups: list[list[Run]], results_dir: Path, device: str, engine)
                     continue
                 kw = dict(start={}, parent=None, action="fresh")
                 if st == "partial":
-                    names = [
-                        n for n in ("checkpoint.pt", "continued_from") if (run_dir / n).exists()
-                    ]
-                    kw.update(
-                        start={n: (run_dir / n).read_bytes() for n in names}, action="resumed"
-                    )
+                    own = [run_dir / n for n in ("checkpoint.pt", "continued_from")]
+                    kw["start"] = {p.name: p.read_bytes() for p in own if p.exists()}
+                    kw["action"] = "resumed"
                 elif isinstance(parent, Path):
                     kw["start"] = {"checkpoint.pt": (parent / "checkpoint.pt").read_bytes(),
                                    "continued_from": f"{parent_id}\n"}  # fmt: skip
@@ -154,12 +150,9 @@ def _run_chains(groups: list[list[Run]], results_dir: Path, device: str, engine)
                     kw["action"] = f"continued from {parent_id}"
                 token = uuid.uuid4().hex
                 io.write_atomic(run_dir / TOKEN, token)
-                parent, parent_id = (
-                    engine.submit(run, str(run_dir.resolve()), token, device=device, **kw),
-                    rid,
-                )
-                reports[rid] = None
-                tasks.append((rid, run_dir, parent))
+                task = engine.submit(run, str(run_dir.resolve()), token, device=device, **kw)
+                parent, parent_id, reports[rid] = task, rid, None
+                tasks.append((rid, run_dir, task))
         for done, (rid, run_dir, result) in enumerate(engine.results(tasks), 1):
             reports[rid] = _write(run_dir, result)
             print(f"{_bar(done, len(tasks))} {_line(reports[rid])}", flush=True)
@@ -217,6 +210,8 @@ class _Dask:
     def results(self, tasks):
         from distributed import as_completed
 
+        if not tasks:  # every run was complete or locked: no cluster was started
+            return
         where = {task.key: (rid, run_dir) for rid, run_dir, task in tasks}
         futures = [task for *_, task in tasks]
         for future, result in as_completed(futures, with_results=True, raise_errors=False):
@@ -271,7 +266,10 @@ def _check_protocol(name: str, runs: list[Run], results_dir: Path, quick: bool) 
         )
     planned = set(runs)
     for params in sorted((Path(results_dir) / name).glob("*/params.json")):
-        stored = _stored_run(params.parent)
+        try:
+            stored = _stored_run(params.parent)
+        except (KeyError, TypeError, ValueError):
+            continue  # `status` says what is wrong with it, if it is a run of this plan
         if stored in planned:
             continue
         seed = (stored.seed,)
