@@ -151,10 +151,10 @@ def _run_chains(groups: list[list[Run]], results_dir: Path, device: str, engine)
                 token = uuid.uuid4().hex
                 io.write_atomic(run_dir / TOKEN, token)
                 task = engine.submit(run, str(run_dir.resolve()), token, device=device, **kw)
-                parent, parent_id, reports[rid] = task, rid, None
+                parent, parent_id, reports[rid] = task, rid, {"action": kw["action"]}
                 tasks.append((rid, run_dir, task))
         for done, (rid, run_dir, result) in enumerate(engine.results(tasks), 1):
-            reports[rid] = _write(run_dir, result)
+            reports[rid] = _write(run_dir, result) | reports[rid]
             print(f"{_bar(done, len(tasks))} {_line(reports[rid])}", flush=True)
     return list(reports.values())
 

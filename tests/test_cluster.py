@@ -84,11 +84,10 @@ def kill_a_busy_worker(address: str, timeout=600) -> str:
             raise AssertionError("no run started on the cluster")
         time.sleep(5)  # into the run: its kernel is up and training
         worker = next(iter(busy))
-        running = client.run(
-            lambda dask_worker: [str(ts.key) for ts in dask_worker.state.executing],
+        pid, running = client.run(
+            lambda dask_worker: (os.getpid(), [str(ts.key) for ts in dask_worker.state.executing]),
             workers=[worker],
         )[worker]
-        pid = client.scheduler_info()["workers"][worker]["pid"]
     assert len(running) == 1, running
     os.killpg(os.getpgid(pid), signal.SIGKILL)
     return running[0].rsplit("-", 1)[0]

@@ -101,7 +101,9 @@ def test_failed_runs_are_reported_with_their_error_and_notebook(tmp_path, mnist)
     proc = lenet("results", "optimizers", "--results-dir", str(tmp_path))
     assert proc.returncode != 0 and "no complete runs" in proc.stderr
     listed = next(s for s in proc.stdout.splitlines() if s.startswith("sgd-e30-s0"))
-    assert "failed" in listed and summary["error"] in listed and str(run_dir / "run.ipynb") in listed
+    assert (
+        "failed" in listed and summary["error"] in listed and str(run_dir / "run.ipynb") in listed
+    )
 
 
 def test_a_locked_run_makes_the_exit_status_non_zero(tmp_path):
