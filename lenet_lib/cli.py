@@ -63,7 +63,7 @@ def _seeds(text: str):
 def cmd_run(args):
     from . import runner
 
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         return _fail(f"--jobs must be at least 1, got {args.jobs}")
     reports = runner.run_experiment(
         args.experiment,
@@ -73,19 +73,33 @@ def cmd_run(args):
         results_dir=args.results_dir,
         jobs=args.jobs,
         device=args.device,
+        scheduler=args.scheduler,
     )
-    failed = [r["run_id"] for r in reports if r.get("status") == "failed"]
     print(f"{len(reports)} runs: {sum(r.get('status') == 'complete' for r in reports)} complete")
+    failed = [r["run_id"] for r in reports if r.get("status") in ("failed", "not run")]
+    locked = [r["run_id"] for r in reports if r.get("status") == "locked"]
     if failed:
         return _fail(f"failed: {', '.join(failed)} (see summary.json in each run's folder)")
+    if locked:
+        return _fail(
+            f"locked by another runner: {', '.join(locked)} and the rest of their chains; "
+            "run again once it has finished"
+        )
     return 0
 
 
 def cmd_results(args):
     from . import results
 
-    df = results.load_results(args.experiment, args.results_dir)
-    _print_table(df[[c for c in results.RESULT_COLUMNS if c in df.columns]], args.format)
+    unfinished = results.unfinished_runs(args.experiment, args.results_dir)
+    try:
+        df = results.load_results(args.experiment, args.results_dir)
+        _print_table(df[[c for c in results.RESULT_COLUMNS if c in df.columns]], args.format)
+    finally:
+        if len(unfinished):  # below the table, or on stderr where stdout is csv or json
+            out = sys.stdout if args.format == "table" else sys.stderr
+            print(f"\nNot in the table, {len(unfinished)} runs not complete:", file=out)
+            print(unfinished.to_string(index=False), file=out)
     return 0
 
 
@@ -153,7 +167,15 @@ def parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run an experiment's training runs through papermill")
     r.add_argument("experiment", help="optimizers, capacity or paper")
-    r.add_argument("--jobs", type=int, default=1, help="runs at once, in separate processes")
+    r.add_argument(
+        "--jobs", type=int, help="workers of the embedded cluster (default: one per CPU core)"
+    )
+    r.add_argument(
+        "--scheduler",
+        default=os.environ.get("DASK_SCHEDULER_ADDRESS"),
+        help="a Dask scheduler, e.g. tcp://HOST:8786 (default: $DASK_SCHEDULER_ADDRESS, or "
+        "a cluster on this machine)",
+    )
     r.add_argument("--quick", action="store_true", help="small subsets, a few epochs (tests)")
     r.add_argument("--seeds", type=_seeds, default=(0,), help="e.g. 0,1,2 (default 0)")
     r.add_argument("--only", help="run ids, comma-separated, e.g. adam-e30-s0")

@@ -98,7 +98,8 @@ def start_run(run_dir, params: dict, device: torch.device) -> dict:
 
 
 def finish_run(run_dir, params: dict, history: list, train_eval: tuple, started: float) -> dict:
-    """Write `metrics.csv` and `summary.json` (status 'complete'); return the summary.
+    """Write `metrics.csv` and `summary.json` (status 'pending': the runner marks it 'complete'
+    once the executed notebook is in place too); return the summary.
 
     `train_eval` is (loss, accuracy) of the final eval-mode pass over the training set.
     """
@@ -114,7 +115,7 @@ def finish_run(run_dir, params: dict, history: list, train_eval: tuple, started:
         "test_acc": last["test_acc"],
         "seconds": sum(h["seconds"] for h in history),
         "wall_seconds": time.time() - started,
-        "status": "complete",
+        "status": "pending",
     }
     if run_dir:
         metrics = pd.DataFrame(history, columns=METRIC_COLUMNS + ["images_per_s"])

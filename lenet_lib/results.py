@@ -18,6 +18,11 @@ RESULT_COLUMNS = [
     "run_id", "optimizer", "epochs", "seed", "lr", "batch_size", "momentum",
     "train_acc", "train_acc_running", "test_acc", "seconds", "status",
 ]  # fmt: skip
+# What the runs of one row of a table (one run id but the seed) must share.
+PROTOCOL = [
+    "optimizer", "epochs", "lr", "batch_size", "momentum", "model", "width", "scaling",
+    "weight_decay", "train_subset", "test_subset",
+]  # fmt: skip
 
 
 def load_results(experiment: str, results_dir=RESULTS) -> pd.DataFrame:
@@ -46,9 +51,33 @@ def load_results(experiment: str, results_dir=RESULTS) -> pd.DataFrame:
     if not rows:
         raise FileNotFoundError(f"no complete runs in {folder}: run `lenet run {experiment}`")
     out = pd.DataFrame(rows).sort_values("run_id", ignore_index=True)
+    protocol = [c for c in PROTOCOL if c in out.columns]
+    mixed = out.groupby("row")[protocol].nunique(dropna=False).max(axis=1) > 1
+    if mixed.any():
+        raise ValueError(
+            f"{folder} mixes runs of different protocols in row(s) {', '.join(mixed[mixed].index)} "
+            "(quick and full runs?): keep one protocol per results folder"
+        )
     # Runs made before device_name wrote "1 thread" say "(1 threads)".
     out["device_name"] = out["device_name"].str.replace("(1 threads)", "(1 thread)", regex=False)
     return out
+
+
+def unfinished_runs(experiment: str, results_dir=RESULTS) -> pd.DataFrame:
+    """The runs of `experiment` that are not complete, so in no table: run id, status ('failed',
+    'pending', or 'unfinished' for a run without a summary), error and executed notebook
+    (`lenet results`)."""
+    rows = []
+    for run_dir in sorted((Path(results_dir) / experiment).glob("*/")):
+        summary = run_dir / "summary.json"
+        s = io.read_json(summary) if summary.exists() else {}
+        if s.get("status") == "complete" or not (s or (run_dir / "params.json").exists()):
+            continue
+        notebook = run_dir / "run.ipynb"
+        rows.append({"run_id": run_dir.name, "status": s.get("status", "unfinished"),
+                     "error": s.get("error", ""),
+                     "notebook": str(notebook) if notebook.exists() else ""})  # fmt: skip
+    return pd.DataFrame(rows, columns=["run_id", "status", "error", "notebook"])
 
 
 def load_model(run_id: str, experiment: str = "optimizers", results_dir=RESULTS):

@@ -1,29 +1,30 @@
-"""Executing runs through papermill: chains of runs, their status, locks, and pruning what a
-finished run no longer needs (`lenet run`, `lenet prune`, `make reproduce`).
+"""Running plans on Dask: chains of runs, their status, locks, and pruning what a finished
+run no longer needs (`lenet run`, `lenet prune`, `make reproduce`).
 
-Each run executes `chapters/06_training_run.ipynb` into its folder. Runs of one protocol
-form a chain, shortest first, so a longer run continues the finished shorter one (Adam 60
-and 100 epochs continue Adam 30). Chains run one after the other, or side by side in a pool
-of processes (`_map_chains`, the one place that knows how).
+Each run is a task that executes `chapters/06_training_run.ipynb` on a worker (worker.py) and
+returns the run's files; the client writes them into its results folder, "complete" last
+(`_write`). Runs of one protocol form a chain, shortest first: a longer run is a task that
+depends on the shorter one, whose checkpoint travels with its result (Adam 60 and 100 epochs
+continue Adam 30). Without a scheduler's address, a `LocalCluster` in this process runs them.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
-import time
-from concurrent.futures import ProcessPoolExecutor
+import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
-import torch
 from filelock import FileLock, Timeout
 
 from . import data, io, train
 from .experiments import EXPERIMENTS, WEIGHTS_READ, Run, run_id, validate
+from .worker import KERNEL, NOTEBOOK, TOKEN, execute  # noqa: F401 (KERNEL, NOTEBOOK: tests)
 
-NOTEBOOK = io.ROOT / "chapters" / "06_training_run.ipynb"
 RESULTS = io.RESULTS
-KERNEL = "python3"  # the standard name: from the venv, its own kernel (ipykernel's)
+RETRIES = 2  # a kernel that died (not an exception in a cell) is run again, then reported
 
 
 def chains(runs: list[Run]) -> list[list[Run]]:
@@ -77,84 +78,157 @@ class Lock:
             self.lock.release()
 
 
-def execute(run: Run, run_dir: Path, device="auto", threads=0) -> dict:
-    """Execute the training notebook for `run` into `run_dir` with papermill."""
-    import papermill as pm
-
-    params = run.params() | {
-        "run_id": run_id(run),
-        "run_dir": str(run_dir.resolve()),
-        "device": device,
-        "threads": threads,
-    }
-    pm.execute_notebook(
-        str(NOTEBOOK),
-        str(run_dir / "run.ipynb"),
-        parameters=params,
-        kernel_name=KERNEL,
-        cwd=str(io.ROOT),
-        progress_bar=False,
-        log_output=False,
-    )
-    return io.read_json(run_dir / "summary.json")
-
-
-def run_chain(chain: list[Run], results_dir: Path, device="auto", threads=0) -> list[dict]:
-    """Run a chain of same-protocol runs in order; a longer one continues a shorter one."""
-    if threads:
-        torch.set_num_threads(threads)
-    reports, parent = [], None
-    for run in chain:
-        rid = run_id(run)
-        run_dir = Path(results_dir) / run.experiment / rid
-        with Lock(run_dir) as locked:
-            if not locked:
-                reports.append({"run_id": rid, "status": "locked"})
-                print(f"{rid}: locked by another runner, skipping it and its chain", flush=True)
-                break
-            st = status(run_dir, run)
-            if st == "complete":
-                reports.append(io.read_json(run_dir / "summary.json") | {"action": "skipped"})
-                print(f"{rid}: complete, skipped", flush=True)
-                parent = run_dir
-                continue
-            action = "resumed" if st == "partial" else "fresh"
-            if st != "partial" and parent is not None:
-                # Continue the finished shorter run: copy its final checkpoint, atomically.
-                io.write_atomic(run_dir / "checkpoint.pt", (parent / "checkpoint.pt").read_bytes())
-                io.write_atomic(run_dir / "continued_from", parent.name + "\n")
-                action = f"continued from {parent.name}"
-            print(f"{rid}: running ({action})", flush=True)
-            t0 = time.time()
-            try:
-                summary = execute(run, run_dir, device, threads)
-            except Exception as e:
-                err = f"{type(e).__name__}: {e}"
-                io.write_json(
-                    run_dir / "summary.json",
-                    {"run_id": rid, "status": "failed", "error": err[-4000:]},
-                )
-                print(f"{rid}: FAILED ({err.splitlines()[0][:200]})", flush=True)
-                reports.append({"run_id": rid, "status": "failed", "error": err})
-                break
-            reports.append(summary | {"action": action})
-            print(
-                f"{rid}: complete, test {summary['test_acc']:.2f}% in {time.time() - t0:.0f} s",
-                flush=True,
-            )
-            parent = run_dir
-    return reports
+def _write(run_dir: Path, result) -> dict:
+    """Write a run's returned files into its folder atomically, `summary.json` last: a run is
+    complete only once every other file, the executed notebook included, is in place. A task
+    that raised (its worker or kernel died too often) is a failed run. Returns the report."""
+    if isinstance(result, BaseException):
+        error = f"{type(result).__name__}: {result}"
+        result = {"run_id": run_dir.name, "status": "failed", "error": error, "files": {}}
+    files = dict(result["files"])
+    summary = files.pop("summary.json", None)
+    for name, payload in files.items():
+        io.write_atomic(run_dir / name, payload)
+    (run_dir / TOKEN).unlink(missing_ok=True)
+    if result["status"] == "not run":
+        return {k: result[k] for k in ("run_id", "status", "error")}
+    if result["status"] == "complete":
+        report = json.loads(summary) | {"status": "complete"}
+    else:
+        report = {k: result[k] for k in ("run_id", "status", "error")}
+        report["notebook"] = str(run_dir / "run.ipynb") if "run.ipynb" in files else None
+    io.write_json(run_dir / "summary.json", report)
+    return report
 
 
-def _map_chains(groups, results_dir, device, jobs) -> list[dict]:
-    """Every chain's reports, in order: in this process, or `jobs` processes with a share of
-    the CPU threads each. The seam where another executor would go."""
-    if jobs <= 1:
-        return [rep for ch in groups for rep in run_chain(ch, results_dir, device)]
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(run_chain, ch, results_dir, device, threads) for ch in groups]
-        return [rep for f in futures for rep in f.result()]
+def _bar(done: int, total: int, width: int = 20) -> str:
+    k = round(width * done / max(total, 1))
+    return f"[{'#' * k}{'.' * (width - k)}] {done}/{total}"
+
+
+def _line(report: dict) -> str:
+    rid, st = report["run_id"], report["status"]
+    if st == "complete":
+        return f"{rid}: complete, test {report['test_acc']:.2f}% in {report['seconds']:.0f} s"
+    if st == "failed":
+        where = f"; see {report['notebook']}" if report.get("notebook") else ""
+        return f"{rid}: FAILED ({report['error'][:300]}){where}"
+    return f"{rid}: {st} ({report['error']})"
+
+
+def _run_chains(groups: list[list[Run]], results_dir: Path, device: str, engine) -> list[dict]:
+    """Submit every chain's runs to `engine`, holding each run's lock until its files are
+    written; return the reports in the plan's order."""
+    reports, tasks = {}, []
+    with ExitStack() as held:
+        for chain in groups:
+            parent, parent_id = None, None  # a complete run's folder, or the task of one
+            for run in chain:
+                rid = run_id(run)
+                run_dir = Path(results_dir) / run.experiment / rid
+                if not held.enter_context(Lock(run_dir)):
+                    reports[rid] = {"run_id": rid, "status": "locked"}
+                    print(f"{rid}: locked by another runner, skipping it and its chain", flush=True)
+                    break
+                st = status(run_dir, run)
+                if st == "complete":
+                    reports[rid] = io.read_json(run_dir / "summary.json") | {"action": "skipped"}
+                    print(f"{rid}: complete, skipped", flush=True)
+                    parent, parent_id = run_dir, rid
+                    continue
+                kw = dict(start={}, parent=None, action="fresh")
+                if st == "partial":
+                    own = [run_dir / n for n in ("checkpoint.pt", "continued_from")]
+                    kw["start"] = {p.name: p.read_bytes() for p in own if p.exists()}
+                    kw["action"] = "resumed"
+                elif isinstance(parent, Path):
+                    kw["start"] = {"checkpoint.pt": (parent / "checkpoint.pt").read_bytes(),
+                                   "continued_from": f"{parent_id}\n"}  # fmt: skip
+                elif parent is not None:
+                    kw["parent"] = parent
+                if parent_id and st != "partial":
+                    kw["action"] = f"continued from {parent_id}"
+                token = uuid.uuid4().hex
+                io.write_atomic(run_dir / TOKEN, token)
+                task = engine.submit(run, str(run_dir.resolve()), token, device=device, **kw)
+                parent, parent_id, reports[rid] = task, rid, {"action": kw["action"]}
+                tasks.append((rid, run_dir, task))
+        for done, (rid, run_dir, result) in enumerate(engine.results(tasks), 1):
+            reports[rid] = _write(run_dir, result) | reports[rid]
+            print(f"{_bar(done, len(tasks))} {_line(reports[rid])}", flush=True)
+    return list(reports.values())
+
+
+class _Here:
+    """Runs each run here and now, in order (`run_chain`)."""
+
+    def __init__(self, threads=1):
+        self.threads = threads
+
+    def submit(self, *args, **kw):
+        try:
+            return execute(*args, threads=self.threads, **kw)
+        except Exception as e:  # as a Dask task that raised
+            return e
+
+    def results(self, tasks):
+        yield from tasks
+
+
+class _Dask:
+    """Runs each run as a task on a Dask cluster: the scheduler at `address`, or else a
+    `LocalCluster` of `jobs` one-thread workers in this process, started on the first run and
+    closed with this object (its workers are threads here, so they never outlive it; each
+    run's kernel is a process of its own)."""
+
+    def __init__(self, address=None, jobs=1):
+        self.address, self.jobs, self.client, self.cluster = address, jobs, None, None
+
+    def submit(self, run, *args, **kw):
+        if self.client is None:
+            self._start()
+        key = f"{run_id(run)}-{uuid.uuid4().hex[:8]}"
+        return self.client.submit(execute, run, *args, key=key, retries=RETRIES, pure=False, **kw)
+
+    def _start(self):
+        import importlib.util
+
+        from distributed import Client, LocalCluster
+
+        if self.address:
+            self.client = Client(self.address, timeout="30s")
+        else:
+            dashboard = ":0" if importlib.util.find_spec("bokeh") else None
+            self.cluster = LocalCluster(
+                n_workers=self.jobs, threads_per_worker=1, processes=False,
+                dashboard_address=dashboard, silence_logs=50,
+            )  # fmt: skip
+            self.client = Client(self.cluster)
+        if "dashboard" in self.client.scheduler_info().get("services", {}):
+            print(f"Dask dashboard: {self.client.dashboard_link}", flush=True)
+
+    def results(self, tasks):
+        from distributed import as_completed
+
+        if not tasks:  # every run was complete or locked: no cluster was started
+            return
+        where = {task.key: (rid, run_dir) for rid, run_dir, task in tasks}
+        futures = [task for *_, task in tasks]
+        for future, result in as_completed(futures, with_results=True, raise_errors=False):
+            if future.status != "finished":  # (type, exception, traceback) of a task that raised
+                result = result[1] if isinstance(result, tuple) else RuntimeError(future.status)
+            yield *where[future.key], result
+
+    def close(self):
+        for part in (self.client, self.cluster):
+            if part is not None:
+                part.close()
+
+
+def run_chain(chain: list[Run], results_dir: Path, device="auto", threads=1) -> list[dict]:
+    """Run a chain of same-protocol runs here, in order; a longer one continues a shorter one.
+    One torch thread a run by default, as on the cluster's workers (the same metrics)."""
+    return _run_chains([chain], results_dir, device, _Here(threads))
 
 
 def plan(name: str, seeds=(0,), quick=False, only=None) -> list[Run]:
@@ -182,19 +256,53 @@ def plan(name: str, seeds=(0,), quick=False, only=None) -> list[Run]:
     return runs
 
 
-def run_experiment(
-    name: str, seeds=(0,), quick=False, only=None, results_dir=RESULTS, jobs=1, device="auto"
-) -> list[dict]:
-    """Run every run of experiment `name` (skipping finished ones) and return their reports;
-    then prune the chains that are finished.
+def _check_protocol(name: str, runs: list[Run], results_dir: Path, quick: bool) -> None:
+    """Refuse to put quick runs where full runs live, and the other way round: a table of the
+    folder would mix the two protocols."""
+    if quick and Path(results_dir).resolve() == RESULTS.resolve():
+        raise ValueError(
+            f"--quick runs never go into {RESULTS}, which holds the runs the book reads: "
+            "give --results-dir DIR"
+        )
+    planned = set(runs)
+    for params in sorted((Path(results_dir) / name).glob("*/params.json")):
+        try:
+            stored = _stored_run(params.parent)
+        except (KeyError, TypeError, ValueError):
+            continue  # `status` says what is wrong with it, if it is a run of this plan
+        if stored in planned:
+            continue
+        seed = (stored.seed,)
+        if stored in EXPERIMENTS[name](seeds=seed, quick=not quick):
+            kind, other = ("full", "quick") if quick else ("quick", "full")
+            raise ValueError(
+                f"{params.parent.parent} holds {kind} runs ({params.parent.name}): put the "
+                f"{other} runs in another --results-dir"
+            )
 
-    Parameters are checked for every run before any training. With `jobs` > 1, chains run
-    in separate processes, each with its share of the CPU threads.
+
+def run_experiment(
+    name: str, seeds=(0,), quick=False, only=None, results_dir=RESULTS, jobs=None, device="auto",
+    scheduler=None,
+) -> list[dict]:  # fmt: skip
+    """Run every run of experiment `name` on Dask (skipping finished ones) and return their
+    reports; then prune the chains that are finished.
+
+    Parameters are checked for every run before any training. `scheduler` is the address of a
+    running Dask scheduler (default: $DASK_SCHEDULER_ADDRESS); without one, a LocalCluster of
+    `jobs` workers (default: one per CPU core, at most one per chain) runs here.
     """
     runs = plan(name, seeds, quick, only)
-    data.fetch(data.DEFAULT_ROOT)  # verifies the files; fails before any training if corrupt
     results_dir = Path(results_dir)
-    reports = _map_chains(chains(runs), results_dir, device, jobs)
+    _check_protocol(name, runs, results_dir, quick)
+    data.fetch(data.DEFAULT_ROOT)  # verifies the files; fails before any training if corrupt
+    groups = chains(runs)
+    scheduler = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
+    engine = _Dask(scheduler, min(jobs or os.cpu_count() or 1, len(groups)))
+    try:
+        reports = _run_chains(groups, results_dir, device, engine)
+    finally:
+        engine.close()
     prune(name, results_dir)
     return reports
 

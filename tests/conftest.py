@@ -1,4 +1,6 @@
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,3 +26,21 @@ def data_copy(tmp_path):
     for name in data.RAW_MD5:
         shutil.copyfile(data.raw_dir() / name, raw / name)
     return tmp_path
+
+
+def lenet(*args, timeout=900, **kw):
+    """The `lenet` command, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "lenet_lib.cli", *args],
+        capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kw,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def quick(tmp_path_factory, mnist):
+    """`lenet run optimizers --quick` on the embedded cluster: six notebooks through papermill
+    (tests/test_runner.py; the reference of tests/test_cluster.py)."""
+    out = tmp_path_factory.mktemp("results")
+    proc = lenet("run", "optimizers", "--quick", "--results-dir", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc

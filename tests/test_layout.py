@@ -17,6 +17,7 @@ LAYERS = [
     {"sdlm"},
     {"train"},
     {"experiments"},
+    {"worker"},
     {"runner"},
     {"results"},
     {"claims", "report", "plots", "handwriting", "bench", "book", "web"},

@@ -25,15 +25,6 @@ def lenet(*args, timeout=900):
     )  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def quick(tmp_path_factory, mnist):
-    """`lenet run optimizers --quick`: six notebooks through papermill."""
-    out = tmp_path_factory.mktemp("results")
-    proc = lenet("run", "optimizers", "--quick", "--results-dir", str(out))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return out, proc
-
-
 def test_quick_runs_execute_six_notebooks(quick):
     out, proc = quick
     folders = sorted(p.name for p in (out / "optimizers").iterdir())

@@ -1,0 +1,128 @@
+"""One run on a Dask worker: `chapters/06_training_run.ipynb` executed with papermill, the
+run's files sent back (runner.py submits it; nothing else of ours runs on a cluster).
+
+The worker executes the notebook in the client's run folder where it sees it (the embedded
+cluster, a shared file system: its checkpoints then survive a client that dies), else in a
+scratch folder of its own, which goes when the run ends, with the kernel's connection file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from . import io
+from .experiments import Run, run_id
+
+NOTEBOOK = io.ROOT / "chapters" / "06_training_run.ipynb"
+KERNEL = "python3"  # the standard name: from the venv, its own kernel (ipykernel's)
+TOKEN = ".runner"  # the client's mark in a run folder: a worker that reads it shares the folder
+
+
+def _shares(client_dir: str, token: str) -> bool:
+    """Whether this worker sees the client's run folder (same machine or a shared file system);
+    LENET_WORKER_SCRATCH=1 makes a worker keep to its scratch folder all the same."""
+    if os.environ.get("LENET_WORKER_SCRATCH") == "1":
+        return False
+    try:
+        return (Path(client_dir) / TOKEN).read_text() == token
+    except OSError:
+        return False
+
+
+def _clear_stale_scratch() -> None:
+    """Remove the scratch folders of processes that died mid-run (killed workers or clients)."""
+    for folder in Path(tempfile.gettempdir()).glob("lenet-run-*-*"):
+        pid = folder.name.split("-")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _say(text: str) -> None:
+    """Print `text` where the client runs: a worker sends it as distributed.print does, but
+    without printing it too (the embedded cluster's workers share the client's stdout)."""
+    from distributed import get_worker
+
+    try:
+        get_worker().log_event("print", {"args": (text,), "sep": " ", "end": "\n", "flush": True})
+    except ValueError:  # not on a worker
+        print(text, flush=True)
+
+
+def _papermill(run: Run, run_dir: Path, output: Path, device: str, threads: int) -> None:
+    import papermill as pm
+    from jupyter_client.manager import AsyncKernelManager
+
+    params = run.params() | {
+        "run_id": run_id(run),
+        "run_dir": str(run_dir),
+        "device": device,
+        "threads": threads,
+    }
+    pm.execute_notebook(
+        str(NOTEBOOK),
+        str(output),
+        parameters=params,
+        kernel_name=KERNEL,
+        cwd=str(io.ROOT),
+        progress_bar=False,
+        log_output=False,
+        # The kernel's connection file in the scratch folder, not in /tmp: it goes with it.
+        km=AsyncKernelManager(
+            kernel_name=KERNEL, connection_file=str(output.parent / "kernel.json")
+        ),
+    )
+
+
+def execute(
+    run: Run, client_dir: str, token: str, start=None, parent=None, action="fresh",
+    device="auto", threads=1,
+) -> dict:  # fmt: skip
+    """Execute the training notebook for `run` (on a Dask worker) and return the run's files.
+
+    `start` holds files to place in the run folder first (the checkpoint to resume from);
+    `parent` is the result of the shorter run this one continues, whose checkpoint it starts
+    from. Returns {"run_id", "status", "error", "files"}: an exception in a cell gives a failed
+    run (trying again would fail again); a kernel that died raises, and Dask tries again.
+    """
+    import papermill as pm
+
+    rid = run_id(run)
+    if parent is not None:
+        if parent["status"] != "complete":
+            error = f"{parent['run_id']}, which it continues, did not complete"
+            return {"run_id": rid, "status": "not run", "error": error, "files": {}}
+        start = {"checkpoint.pt": parent["files"]["checkpoint.pt"]}
+        start["continued_from"] = f"{parent['run_id']}\n"
+    _clear_stale_scratch()
+    with tempfile.TemporaryDirectory(prefix=f"lenet-run-{os.getpid()}-") as scratch:
+        scratch = Path(scratch)
+        run_dir = Path(client_dir) if _shares(client_dir, token) else scratch / "run"
+        run_dir.mkdir(exist_ok=True)
+        if not (run_dir / "checkpoint.pt").exists():  # else an earlier try got further: resume
+            for name, payload in (start or {}).items():
+                io.write_atomic(run_dir / name, payload)
+        _say(f"{rid}: running ({action})")
+        error = None
+        try:
+            _papermill(run, run_dir, scratch / "run.ipynb", device, threads)
+        except pm.PapermillExecutionError as e:
+            error = f"{e.ename}: {e.evalue}"
+        files = {p.name: p.read_bytes() for p in sorted(run_dir.iterdir())
+                 if p.is_file() and not p.name.startswith(".")}  # fmt: skip
+        if (scratch / "run.ipynb").exists():
+            files["run.ipynb"] = (scratch / "run.ipynb").read_bytes()
+    return {"run_id": rid, "status": "failed" if error else "complete", "error": error,
+            "files": files}  # fmt: skip
