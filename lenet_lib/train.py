@@ -116,15 +116,15 @@ def param_problems(
     if not is_int(epochs) or epochs < 1:
         problems.append(f"epochs must be an integer >= 1, got {epochs!r}")
     if not is_number(lr) or not lr > 0:
-        problems.append(f"lr must be a finite number > 0, got {lr!r}")
+        problems.append(f"lr must be > 0 and finite, got {lr!r}")
     if not is_int(batch_size) or not 1 <= batch_size <= n_train:
         problems.append(
-            f"batch_size must be an integer between 1 and the number of training images "
-            f"({n_train}), got {batch_size!r}"
+            f"batch_size must be between 1 and the number of training images ({n_train}), "
+            f"as an integer, got {batch_size!r}"
         )
     m = default_momentum(optimizer, momentum)
     if not is_number(m) or not 0 <= m < 1:
-        problems.append(f"momentum must be a number in [0, 1), got {m!r}")
+        problems.append(f"momentum must be in [0, 1), got {m!r}")
     elif optimizer in WITH_MOMENTUM and m == 0:
         problems.append(
             f"optimizer {optimizer!r} needs a momentum > 0: leave momentum unset "

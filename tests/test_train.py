@@ -74,17 +74,14 @@ def test_checkpoint_write_is_atomic(tmp_path):
     [
         ({"optimizer": "rmsprop"}, "optimizer 'rmsprop' is unknown"),
         ({"epochs": 0}, "epochs must be an integer >= 1"),
-        ({"lr": 0.0}, "lr must be a finite number > 0"),
-        ({"lr": -1.0}, "lr must be a finite number > 0"),
-        (
-            {"batch_size": 10**6},
-            "batch_size must be an integer between 1 and the number of training images",
-        ),
+        ({"lr": 0.0}, "lr must be > 0"),
+        ({"lr": -1.0}, "lr must be > 0"),
+        ({"batch_size": 10**6}, "batch_size must be between 1 and the number of training images"),
         ({"optimizer": "sgd", "momentum": 0.9}, "momentum 0.9 has no effect with optimizer 'sgd'"),
         ({"optimizer": "adam", "momentum": 0.5}, "momentum 0.5 has no effect"),
         ({"optimizer": "nesterov", "momentum": 0.0}, "'nesterov' needs a momentum > 0"),
         ({"optimizer": "momentum", "momentum": 0.0}, "'momentum' needs a momentum > 0"),
-        ({"optimizer": "momentum", "momentum": 1.0}, "momentum must be a number in"),
+        ({"optimizer": "momentum", "momentum": 1.0}, "momentum must be in"),
         ({"optimizer": "sdlm", "batch_size": 64}, "batch_size must be 1"),
     ],
 )
