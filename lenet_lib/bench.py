@@ -85,7 +85,27 @@ def eval_seconds() -> float:
     return time.perf_counter() - t0
 
 
+def check(images: int, batch_size: int) -> None:
+    """Refuse sizes the timing cannot honour: it takes `images` from one pass over the
+    60,000 training digits after WARMUP batches."""
+    n = data.SPLIT_SIZES["train"]
+    most = n - WARMUP * batch_size
+    if images < 1 or batch_size < 1:
+        raise ValueError(f"--images and --batch-size must be >= 1, got {images}, {batch_size}")
+    if most < batch_size:
+        raise ValueError(
+            f"--batch-size {batch_size} leaves no batch to time after {WARMUP} warm-up batches "
+            f"of the {n:,} digits: use at most {n // (WARMUP + 1):,}"
+        )
+    if images > most:
+        raise ValueError(
+            f"--images {images:,} is more than one pass leaves after {WARMUP} warm-up batches "
+            f"of {batch_size}: use at most {most:,}"
+        )
+
+
 def main(images=20000, batch_size=64):
+    check(images, batch_size)
     data.fetch()
     print(f"device: {io.device_name(torch.device('cpu'))}, torch {torch.__version__}")
     print(f"timing {images:,} training images per pipeline, Adam, batch {batch_size}")

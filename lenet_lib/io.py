@@ -7,6 +7,7 @@ file the library writes (data files, checkpoints, a run's records) goes through
 
 from __future__ import annotations
 
+import hashlib
 import io as _stdio
 import json
 import os
@@ -46,11 +47,22 @@ def write_json(path: str | Path, obj) -> None:
     write_atomic(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-def read_json(path: str | Path):
+def read_json(path: str | Path, keys=()) -> dict:
+    """A JSON object (a run's `params.json` or `summary.json`) that holds at least `keys`;
+    anything else is refused with the file's name and the fix."""
+    fix = f"restore it (git checkout) or delete {Path(path).parent} and re-run that run"
     try:
-        return json.loads(Path(path).read_text())
+        obj = json.loads(Path(path).read_text())
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON ({e}): delete it and re-run the run") from e
+        raise ValueError(f"{path} is not valid JSON ({e}): {fix}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a text file: {fix}") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path} holds a JSON {type(obj).__name__}, not an object: {fix}")
+    missing = [k for k in keys if k not in obj]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(map(repr, missing))}: {fix}")
+    return obj
 
 
 def save_torch(obj, path: str | Path) -> None:
@@ -60,9 +72,46 @@ def save_torch(obj, path: str | Path) -> None:
     write_atomic(path, buf.getvalue())
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read, or whose weights are not those its run recorded."""
+
+
 def load_torch(path: str | Path) -> dict:
-    """A checkpoint, tensors only (`weights_only`: a pickle that runs code is refused)."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """A checkpoint, tensors only (`weights_only`: a pickle that runs code is refused).
+
+    A truncated, corrupt or unsafe file is a `CheckpointError` that names it; torch's own
+    message (which suggests `weights_only=False`, the unsafe way) never reaches the user.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
+    except Exception as e:  # torch raises many kinds for a bad file, OSError among them
+        kind = (
+            "holds Python objects besides tensors, which loading would run (refused)"
+            if "weights_only" in str(e)
+            else "is truncated or corrupt"
+        )
+        raise CheckpointError(
+            f"{path} {kind}: restore it (git checkout) or delete it and re-run its run"
+        ) from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} is not a checkpoint of this library: delete it")
+    return state
+
+
+def weights_sha256(model_state: dict) -> str:
+    """sha256 of a model's weights: each tensor's name, dtype, shape and bytes, in order.
+
+    It hashes the weights rather than the file, so it survives pruning (which rewrites the
+    checkpoint without the optimizer state); `results.load_model` checks it.
+    """
+    h = hashlib.sha256()
+    for name, t in model_state.items():
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def git_commit() -> str:

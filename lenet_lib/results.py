@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from .inputs import record_read
 from .models import build_model
 
 RESULTS = io.RESULTS
+# What a complete run's files must hold for a table.
+SUMMARY_KEYS = ("run_id", "train_acc", "train_acc_running", "test_acc", "seconds")
+PARAMS_KEYS = ("parameters", "device_name", "torch", "git_commit", "started")
 RESULT_COLUMNS = [
     "run_id", "optimizer", "epochs", "seed", "lr", "batch_size", "momentum",
     "train_acc", "train_acc_running", "test_acc", "seconds", "status",
@@ -39,10 +43,22 @@ def load_results(experiment: str, results_dir=RESULTS) -> pd.DataFrame:
         )
     rows = []
     for summary in sorted(folder.glob("*/summary.json")):
-        s = io.read_json(summary)
-        if s.get("status") != "complete":
+        s = io.read_json(summary, keys=("status",))
+        if s["status"] != "complete":
             continue
-        p = io.read_json(summary.parent / "params.json")
+        s = io.read_json(summary, keys=SUMMARY_KEYS)
+        bad = [k for k in SUMMARY_KEYS[1:] if not _finite(s[k])]
+        if bad:
+            raise ValueError(
+                f"{summary} says complete but {', '.join(bad)} is not a finite number: "
+                f"delete {summary.parent} and re-run it"
+            )
+        p = io.read_json(summary.parent / "params.json", keys=PARAMS_KEYS)
+        if not isinstance(p["parameters"], dict):
+            raise ValueError(
+                f"{summary.parent / 'params.json'}: 'parameters' is not an object: restore it "
+                f"(git checkout) or delete {summary.parent} and re-run it"
+            )
         rows.append(
             {**s, **{k: v for k, v in p["parameters"].items() if k not in s}}
             | {k: p[k] for k in ("device_name", "torch", "git_commit", "started")}
@@ -97,11 +113,73 @@ def load_model(run_id: str, experiment: str = "optimizers", results_dir=RESULTS)
             f"re-run it into another folder with `lenet run {experiment} --only {run_id} "
             "--results-dir DIR`"
         )
-    p = io.read_json(run_dir / "params.json")["parameters"]
+    p = io.read_json(run_dir / "params.json", keys=("parameters",))["parameters"]
     kwargs = {"width": p["width"]} if p["model"] == "notes" else {}
     model = build_model(p["model"], scaling=p["scaling"], **kwargs)
-    model.load_state_dict(io.load_torch(run_dir / "checkpoint.pt")["model"])
+    state = io.load_torch(run_dir / "checkpoint.pt")
+    expected = io.read_json(summary).get("weights_sha256")
+    if expected is None:
+        raise io.CheckpointError(
+            f"{summary} records no weights_sha256, so the weights cannot be checked: if you "
+            f"trust them, record it with lenet_lib.experiments.record_weights_sha256('{run_dir}')"
+        )
+    if "model" not in state or io.weights_sha256(state["model"]) != expected:
+        raise io.CheckpointError(
+            f"{run_dir / 'checkpoint.pt'} does not hold the weights its run recorded (sha256 "
+            "differs): restore it (git checkout) or re-run the run"
+        )
+    model.load_state_dict(state["model"])
     return model.eval()
+
+
+def _finite(x) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def missing_runs(experiment: str, run_ids, results_dir=RESULTS) -> list[str]:
+    """The run ids among `run_ids` without a complete run in `results_dir/experiment`."""
+    folder = Path(results_dir) / experiment
+    record_read(folder)
+    out = []
+    for rid in run_ids:
+        summary = folder / rid / "summary.json"
+        if not summary.exists() or io.read_json(summary).get("status") != "complete":
+            out.append(rid)
+    return out
+
+
+def make_command(experiment: str, run_ids, results_dir=RESULTS) -> str:
+    """The `lenet run` command that makes these runs of `experiment` (their seeds are read
+    from their ids, `-s<seed>`)."""
+    seeds = sorted({int(m.group(1)) for r in run_ids if (m := re.search(r"-s(\d+)$", r))})
+    cmd = f"lenet run {experiment} --seeds {','.join(map(str, seeds or [0]))}"
+    cmd += f" --only {','.join(run_ids)}"
+    if Path(results_dir).resolve() != RESULTS.resolve():
+        cmd += f" --results-dir {results_dir}"
+    return cmd
+
+
+def require(experiment: str, run_ids, results_dir=RESULTS) -> pd.DataFrame:
+    """The complete runs `run_ids` of `experiment` (as `load_results`), or an error that
+    names the missing ones and the command that makes them (chapter 07)."""
+    run_ids = list(run_ids)
+    missing = missing_runs(experiment, run_ids, results_dir)
+    if missing:
+        raise FileNotFoundError(
+            f"{Path(results_dir) / experiment} lacks the complete run(s) {', '.join(missing)}: "
+            f"make them with `{make_command(experiment, missing, results_dir)}`"
+        )
+    df = load_results(experiment, results_dir)
+    return df[df["run_id"].isin(run_ids)].reset_index(drop=True)
+
+
+def plan_ids(experiment: str, seeds=(0,)) -> list[str]:
+    """The run ids of `experiment`'s plan for `seeds` (experiments.EXPERIMENTS)."""
+    from .experiments import EXPERIMENTS, run_id
+
+    if experiment not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {experiment!r}: use one of {', '.join(EXPERIMENTS)}")
+    return [run_id(r) for r in EXPERIMENTS[experiment](seeds=tuple(seeds))]
 
 
 def load_metrics(run_dir) -> pd.DataFrame:

@@ -116,7 +116,9 @@ def _line(report: dict) -> str:
     return f"{rid}: {st} ({report['error']})"
 
 
-def _run_chains(groups: list[list[Run]], results_dir: Path, device: str, engine) -> list[dict]:
+def _run_chains(
+    groups: list[list[Run]], results_dir: Path, device: str, engine, threads: int = 1
+) -> list[dict]:
     """Submit every chain's runs to `engine`, holding each run's lock until its files are
     written; return the reports in the plan's order."""
     reports, tasks = {}, []
@@ -150,7 +152,9 @@ def _run_chains(groups: list[list[Run]], results_dir: Path, device: str, engine)
                     kw["action"] = f"continued from {parent_id}"
                 token = uuid.uuid4().hex
                 io.write_atomic(run_dir / TOKEN, token)
-                task = engine.submit(run, str(run_dir.resolve()), token, device=device, **kw)
+                task = engine.submit(
+                    run, str(run_dir.resolve()), token, device=device, threads=threads, **kw
+                )
                 parent, parent_id, reports[rid] = task, rid, {"action": kw["action"]}
                 tasks.append((rid, run_dir, task))
         for done, (rid, run_dir, result) in enumerate(engine.results(tasks), 1):
@@ -167,7 +171,7 @@ class _Here:
 
     def submit(self, *args, **kw):
         try:
-            return execute(*args, threads=self.threads, **kw)
+            return execute(*args, **{**kw, "threads": self.threads})
         except Exception as e:  # as a Dask task that raised
             return e
 
@@ -283,14 +287,15 @@ def _check_protocol(name: str, runs: list[Run], results_dir: Path, quick: bool) 
 
 def run_experiment(
     name: str, seeds=(0,), quick=False, only=None, results_dir=RESULTS, jobs=None, device="auto",
-    scheduler=None,
+    scheduler=None, threads=1,
 ) -> list[dict]:  # fmt: skip
     """Run every run of experiment `name` on Dask (skipping finished ones) and return their
     reports; then prune the chains that are finished.
 
     Parameters are checked for every run before any training. `scheduler` is the address of a
     running Dask scheduler (default: $DASK_SCHEDULER_ADDRESS); without one, a LocalCluster of
-    `jobs` workers (default: one per CPU core, at most one per chain) runs here.
+    `jobs` workers (default: one per CPU core, at most one per chain) runs here. Each run
+    uses `threads` torch threads (metrics are bit for bit only at the same count).
     """
     runs = plan(name, seeds, quick, only)
     results_dir = Path(results_dir)
@@ -300,7 +305,7 @@ def run_experiment(
     scheduler = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
     engine = _Dask(scheduler, min(jobs or os.cpu_count() or 1, len(groups)))
     try:
-        reports = _run_chains(groups, results_dir, device, engine)
+        reports = _run_chains(groups, results_dir, device, engine, threads)
     finally:
         engine.close()
     prune(name, results_dir)

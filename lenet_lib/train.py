@@ -8,6 +8,8 @@ convolution chapters.
 from __future__ import annotations
 
 import contextlib
+import math
+import numbers
 import time
 from pathlib import Path
 
@@ -46,10 +48,33 @@ def make_optimizer(name, params, lr, momentum=None, weight_decay=0.0, betas=(0.9
 
 
 def pick_device(device: str = "auto") -> torch.device:
-    """'auto' is CUDA when there is one, else the CPU."""
+    """'auto' is CUDA when there is one, else the CPU; 'cpu', 'cuda' and 'cuda:N' are checked
+    against what torch sees (the training-run notebook, `lenet run --device`)."""
+    problem = device_problem(device)
+    if problem:
+        raise ValueError(problem)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return torch.device(device)
+
+
+def device_problem(device) -> str | None:
+    """Why `device` cannot train here, or None."""
+    if device == "auto":
+        return None
+    try:
+        d = torch.device(device)
+    except (RuntimeError, TypeError):
+        d = None
+    if d is None or d.type not in ("cpu", "cuda"):
+        return f"device {device!r} is unknown: use auto, cpu, cuda or cuda:N"
+    if d.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            return f"device {device!r}: torch sees no CUDA GPU here: use auto or cpu"
+        if d.index is not None and d.index >= n:
+            return f"device {device!r}: torch sees {n} CUDA GPU(s), cuda:0 to cuda:{n - 1}"
+    return None
 
 
 @torch.no_grad()
@@ -70,42 +95,72 @@ def load_checkpoint(path: Path) -> dict:
     return io.load_torch(path)
 
 
-def check_params(
+def is_int(x) -> bool:
+    """An integer, not a bool (papermill and JSON hand over Python numbers)."""
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def is_number(x) -> bool:
+    """A finite real number, not a bool."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def param_problems(
     optimizer, lr, epochs, batch_size, n_train, momentum=None, weight_decay=0.0
-) -> None:
-    """Refuse bad hyperparameters before any training, naming the problem and the fix."""
+) -> list[str]:
+    """What is wrong with these hyperparameters, one phrase each (empty if nothing)."""
     problems = []
-    if optimizer not in OPTIMIZERS:
+    if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
         problems.append(f"optimizer {optimizer!r} is unknown: use one of {', '.join(OPTIMIZERS)}")
-    if not isinstance(epochs, int) or epochs < 1:
+        optimizer = ""
+    if not is_int(epochs) or epochs < 1:
         problems.append(f"epochs must be an integer >= 1, got {epochs!r}")
-    if not lr > 0:
-        problems.append(f"lr must be > 0, got {lr!r}")
-    if not isinstance(batch_size, int) or not 1 <= batch_size <= n_train:
+    if not is_number(lr) or not lr > 0:
+        problems.append(f"lr must be > 0 and finite, got {lr!r}")
+    if not is_int(batch_size) or not 1 <= batch_size <= n_train:
         problems.append(
             f"batch_size must be between 1 and the number of training images ({n_train}), "
-            f"got {batch_size!r}"
+            f"as an integer, got {batch_size!r}"
         )
     m = default_momentum(optimizer, momentum)
-    if not 0 <= m < 1:
+    if not is_number(m) or not 0 <= m < 1:
         problems.append(f"momentum must be in [0, 1), got {m!r}")
     elif optimizer in WITH_MOMENTUM and m == 0:
         problems.append(
             f"optimizer {optimizer!r} needs a momentum > 0: leave momentum unset "
             f"({MOMENTUM}) or give one, or use optimizer 'sgd'"
         )
-    elif optimizer in OPTIMIZERS and optimizer not in WITH_MOMENTUM and m != 0:
+    elif optimizer and optimizer not in WITH_MOMENTUM and m != 0:
         problems.append(
             f"momentum {m!r} has no effect with optimizer {optimizer!r}: use optimizer "
             "'momentum' or 'nesterov', or leave momentum unset"
         )
+    if not is_number(weight_decay) or weight_decay < 0:
+        problems.append(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
     if optimizer.startswith("sdlm"):
         if batch_size != 1:
             problems.append(f"{optimizer} updates once per digit: batch_size must be 1")
         if weight_decay:
             problems.append(f"{optimizer} has no weight decay: leave weight_decay at 0")
+    return problems
+
+
+def check_params(
+    optimizer, lr, epochs, batch_size, n_train, momentum=None, weight_decay=0.0
+) -> None:
+    """Refuse bad hyperparameters before any training, naming the problem and the fix, on
+    one line."""
+    problems = param_problems(optimizer, lr, epochs, batch_size, n_train, momentum, weight_decay)
     if problems:
-        raise ValueError("bad parameters:\n  " + "\n  ".join(problems))
+        raise ValueError("bad parameters: " + "; ".join(problems))
+
+
+class Diverged(ValueError):
+    """The loss of a run became NaN or infinite: the run stops and is never complete."""
+
+    def __init__(self, message: str, epoch: int):
+        super().__init__(message)
+        self.epoch = epoch
 
 
 class TorchRule:
@@ -202,6 +257,16 @@ def fit(
             train_loss, train_acc, seen = rule.train_epoch(model, X, y, gen, epoch)
             seconds = time.perf_counter() - t0
             test_loss, test_acc = evaluate(model, X_test, y_test)
+            for name, value in (("training", train_loss), ("test", test_loss)):
+                # Nothing of a diverged epoch is kept: the checkpoint stays at the last
+                # finite one, and no summary can say "complete".
+                if not math.isfinite(value):
+                    raise Diverged(
+                        f"the {name} loss became {value} in epoch {epoch + 1} of {epochs} "
+                        f"(optimizer {optimizer}, lr {lr:g}): the run failed; "
+                        "train with a smaller lr",
+                        epoch + 1,
+                    )
             row = {
                 "epoch": epoch + 1,
                 "train_loss": train_loss,

@@ -139,11 +139,10 @@ def test_failed_run_is_marked_and_never_enters_results(tmp_path, mnist):
 
 
 def test_failed_cli_run_exits_non_zero(tmp_path):
-    import torch
-
-    if torch.cuda.is_available():
-        pytest.skip("needs a machine without CUDA to make the run fail")
-    proc = lenet("run", "optimizers", "--quick", "--only", "sgd-e30-s0", "--device", "cuda",
+    run_dir = tmp_path / "optimizers" / "sgd-e30-s0"
+    run_dir.mkdir(parents=True)
+    (run_dir / "checkpoint.pt").write_bytes(b"not a checkpoint")  # the resume fails
+    proc = lenet("run", "optimizers", "--quick", "--only", "sgd-e30-s0",
                  "--results-dir", str(tmp_path))  # fmt: skip
     assert proc.returncode != 0 and "failed: sgd-e30-s0" in proc.stderr
 
