@@ -1,4 +1,4 @@
-"""Figures shared by the chapters. Each function returns a matplotlib Figure."""
+"""Figures and tables shared by the chapters. Each figure function returns a matplotlib Figure."""
 
 from __future__ import annotations
 
@@ -50,8 +50,28 @@ def feature_maps(maps, ncols=None, size=1.2, cmap="RdBu_r", titles=None):
 
 
 def glue_figure(name: str, fig) -> None:
-    """Glue `fig` under `name` for a `{glue:figure}` and close it, so it shows only there."""
+    """Glue `fig` under `name` for a `{glue:figure}` and close it, so it shows only there.
+
+    The figure gets an opaque white background: Jupyter's inline backend makes it
+    transparent, which leaves black text on a dark page in a dark theme.
+    """
     from myst_nb import glue
 
+    fig.patch.set_facecolor("white")
+    fig.patch.set_alpha(1.0)
     glue(name, fig, display=False)
     plt.close(fig)
+
+
+def table(df, caption: str, precision: int = 2, index: bool = True):
+    """A DataFrame styled for the book: a caption, numbers at a fixed precision and right-aligned
+    (text left-aligned), the index hidden unless `index` (chapters 01 to 05)."""
+    import pandas as pd
+
+    numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c])]
+    style = df.style.format(precision=precision, thousands=",", na_rep="–").set_caption(caption)
+    style = style.set_properties(subset=numeric, **{"text-align": "right"})
+    style = style.set_table_styles(
+        [{"selector": "caption", "props": "caption-side: top; text-align: left;"}], overwrite=False
+    )
+    return style if index else style.hide(axis="index")
