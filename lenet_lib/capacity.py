@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from .models import LeNet5, layer_table
+from .verdicts import standard_error
 
 
 def n_params(width: float) -> int:
@@ -73,3 +74,11 @@ def converged(metrics: pd.DataFrame, last: int = 3) -> bool:
     was 100% in each of its `last` epochs: it fits its training set and stays there, so
     E_train has reached its floor. Chapter 03 fits the law on these runs only."""
     return bool(len(metrics) >= last and (metrics["train_acc"].tail(last) == 100).all())
+
+
+def steps(df: pd.DataFrame, by: str, col: str) -> tuple[list, list]:
+    """From each value of `by` to the next: the difference of the seeds' mean of `col`, in
+    points of %, and its standard error over the seeds (chapter 03's orderings)."""
+    groups = [100 * g[col].to_numpy() for _, g in df.groupby(by)]
+    pairs = list(zip(groups, groups[1:]))
+    return [b.mean() - a.mean() for a, b in pairs], [standard_error(a, b) for a, b in pairs]
