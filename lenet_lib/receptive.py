@@ -179,6 +179,18 @@ def shift_accuracy(model, X: torch.Tensor, y: torch.Tensor, max_shift: int) -> p
     return pd.Series(acc, name="accuracy").rename_axis("k")
 
 
+def warp(X: torch.Tensor, scale: float = 1.0, angle: float = 0.0) -> torch.Tensor:
+    """Digits X (N, 1, H, W) scaled by `scale` and rotated by `angle` degrees about the
+    field's centre (bilinear); the uncovered area takes each image's background, its top-left
+    pixel. Chapter 04 (scale and distortion)."""
+    t = math.radians(angle)
+    cos, sin = math.cos(t) / scale, math.sin(t) / scale
+    theta = torch.tensor([[cos, -sin, 0.0], [sin, cos, 0.0]], dtype=X.dtype).expand(len(X), 2, 3)
+    grid = F.affine_grid(theta, list(X.shape), align_corners=False)
+    bg = X[..., :1, :1]
+    return F.grid_sample(X - bg, grid, align_corners=False) + bg
+
+
 # --- the trainable subsampling as a blur or a gate (chapter 04) -----------------------------
 
 
