@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 
@@ -80,5 +82,5 @@ def steps(df: pd.DataFrame, by: str, col: str) -> tuple[list, list]:
     """From each value of `by` to the next: the difference of the seeds' mean of `col`, in
     points of %, and its standard error over the seeds (chapter 03's orderings)."""
     groups = [100 * g[col].to_numpy() for _, g in df.groupby(by)]
-    pairs = list(zip(groups, groups[1:]))
+    pairs = list(itertools.pairwise(groups))
     return [b.mean() - a.mean() for a, b in pairs], [standard_error(a, b) for a, b in pairs]

@@ -6,6 +6,7 @@ paper-reproduction chapter.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pandas as pd
@@ -370,7 +371,7 @@ class MLP(nn.Module):
     def __init__(self, hidden=(300, 100), scaling="standard"):
         super().__init__()
         self.scaling, sizes = scaling, (32 * 32, *hidden)
-        hid = [m for a, b in zip(sizes, sizes[1:]) for m in (nn.Linear(a, b), nn.ReLU())]
+        hid = [m for a, b in itertools.pairwise(sizes) for m in (nn.Linear(a, b), nn.ReLU())]
         self.net = nn.Sequential(nn.Flatten(), *hid, nn.Linear(sizes[-1], 10))
 
     def forward(self, x):

@@ -224,7 +224,8 @@ def gate_measures(c1, off, on, gains, counts=(("OR", 0.5), ("AND", 3.5))) -> pd.
                     "gate": gate,
                     "R2 linear": r**2,
                     "Boolean share": (out.abs() > 0.9 * 1.7159).float().mean().item(),
-                    "sign agrees %": 100 * ((out > 0).float() == target[gate]).float().mean().item(),
+                    "sign agrees %": 100
+                    * ((out > 0).float() == target[gate]).float().mean().item(),
                 }
             )
     return pd.DataFrame(rows)
