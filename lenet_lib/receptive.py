@@ -191,6 +191,15 @@ def warp(X: torch.Tensor, scale: float = 1.0, angle: float = 0.0) -> torch.Tenso
     return F.grid_sample(X - bg, grid, align_corners=False) + bg
 
 
+@torch.no_grad()
+def warp_accuracy(model, X: torch.Tensor, y: torch.Tensor, warps: dict) -> pd.Series:
+    """Accuracy (%) of `model` on the digits X under each named (scale, angle) of `warps`
+    (see `warp`). Chapter 04."""
+    model.eval()
+    hits = {name: model.decide(model(warp(X, *sa))) == y for name, sa in warps.items()}
+    return pd.Series({name: 100 * h.float().mean().item() for name, h in hits.items()})
+
+
 # --- the trainable subsampling as a blur or a gate (chapter 04) -----------------------------
 
 
