@@ -68,7 +68,12 @@ def table(df, caption: str, precision: int = 2, index: bool = True):
     (text left-aligned), the index hidden unless `index` (chapters 01 to 05)."""
     import pandas as pd
 
-    numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c])]
+    df = df.infer_objects()  # a transposed table keeps its numbers as objects
+    numeric = [
+        c
+        for c in df.columns
+        if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+    ]
     style = df.style.format(precision=precision, thousands=",", na_rep="–").set_caption(caption)
     style = style.set_properties(subset=numeric, **{"text-align": "right"})
     style = style.set_table_styles(
