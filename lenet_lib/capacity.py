@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 
 from .models import LeNet5, layer_table
+from .verdicts import standard_error
 
 
 def n_params(width: float) -> int:
@@ -14,7 +17,8 @@ def n_params(width: float) -> int:
 
 
 def errors(results: pd.DataFrame) -> pd.DataFrame:
-    """Per run: P, width, weight decay, h, and the training and test error rates (fractions).
+    """Per run: P, width, weight decay, h, epochs, the images seen (P x epochs), and the
+    training and test error rates (fractions).
 
     E_train is the final model on its own P training images (eval mode), E_test on the
     held-out test digits.
@@ -26,11 +30,13 @@ def errors(results: pd.DataFrame) -> pd.DataFrame:
             "P": results["train_subset"].replace(0, 60000).astype(int),
             "width": results["width"].astype(float),
             "weight_decay": results["weight_decay"].astype(float),
+            "epochs": results["epochs"].astype(int),
             "E_train": 1 - results["train_acc"] / 100,
             "E_test": 1 - results["test_acc"] / 100,
         }
     )
     df["h"] = df["width"].map(n_params)
+    df["images"] = df["P"] * df["epochs"]
     df["gap"] = df["E_test"] - df["E_train"]
     return df.sort_values(["weight_decay", "width", "P", "seed"], ignore_index=True)
 
@@ -65,10 +71,16 @@ def fit_law(x: np.ndarray, gap: np.ndarray) -> dict:
     }
 
 
-def verdict_alpha(fit: dict, lo: float = 0.5, hi: float = 1.0) -> str:
-    """Whether the fitted alpha lies in [lo, hi], allowing for its 95% interval."""
-    if lo <= fit["alpha"] <= hi:
-        return "holds"
-    if fit["alpha_hi"] >= lo and fit["alpha_lo"] <= hi:
-        return "holds approximately"
-    return "does not hold"
+def converged(metrics: pd.DataFrame, last: int = 3) -> bool:
+    """Whether a run has converged in our sense: its running training accuracy (metrics.csv)
+    was 100% in each of its `last` epochs: it fits its training set and stays there, so
+    E_train has reached its floor. Chapter 03 fits the law on these runs only."""
+    return bool(len(metrics) >= last and (metrics["train_acc"].tail(last) == 100).all())
+
+
+def steps(df: pd.DataFrame, by: str, col: str) -> tuple[list, list]:
+    """From each value of `by` to the next: the difference of the seeds' mean of `col`, in
+    points of %, and its standard error over the seeds (chapter 03's orderings)."""
+    groups = [100 * g[col].to_numpy() for _, g in df.groupby(by)]
+    pairs = list(itertools.pairwise(groups))
+    return [b.mean() - a.mean() for a, b in pairs], [standard_error(a, b) for a, b in pairs]

@@ -165,6 +165,8 @@ def cmd_predict(args):
 
 
 def cmd_lab(args):
+    from . import data
+
     data.fetch()  # the chapters read MNIST
     kernels = Path(sys.prefix, "share", "jupyter", "kernels")
     # kernel_dirs: `python3` is this environment's own python, whatever other kernels are

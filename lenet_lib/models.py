@@ -6,6 +6,7 @@ paper-reproduction chapter.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pandas as pd
@@ -362,12 +363,30 @@ def layer_table(model: LeNet5) -> pd.DataFrame:
     return pd.concat([df, pd.DataFrame([total])], ignore_index=True)
 
 
-MODELS = {"notes": LeNet5, "paper": LeNet5Paper}
+class MLP(nn.Module):
+    """A fully connected network on the 32x32 input, the non-convolutional baseline of the
+    convolution chapter (04): ReLU hidden layers (the paper's 300-100 by default), 10 outputs
+    read like the notes' network (cross-entropy, largest score)."""
+
+    def __init__(self, hidden=(300, 100), scaling="standard"):
+        super().__init__()
+        self.scaling, sizes = scaling, (32 * 32, *hidden)
+        hid = [m for a, b in itertools.pairwise(sizes) for m in (nn.Linear(a, b), nn.ReLU())]
+        self.net = nn.Sequential(nn.Flatten(), *hid, nn.Linear(sizes[-1], 10))
+
+    def forward(self, x):
+        return self.net(x)
+
+    loss = LeNet5.loss
+    decide, probabilities = staticmethod(LeNet5.decide), staticmethod(LeNet5.probabilities)
+
+
+MODELS = {"notes": LeNet5, "paper": LeNet5Paper, "mlp": MLP}
 
 
 def build_model(name: str = "notes", **kwargs) -> LeNet5:
-    """'notes' (the notes' variant) or 'paper' (the 1998 network), with the keyword arguments
-    of its class."""
+    """'notes' (the notes' variant), 'paper' (the 1998 network) or 'mlp' (chapter 04's
+    baseline), with the keyword arguments of its class."""
     if name not in MODELS:
         raise ValueError(f"model must be one of {sorted(MODELS)}, not {name!r}")
     return MODELS[name](**kwargs)

@@ -1,5 +1,5 @@
-"""Figures shared by the chapters. Each function returns a matplotlib Figure, drawn in the book's
-style (`lenet.mplstyle`, applied on import of `book`)."""
+"""Figures and tables shared by the chapters. Each figure function returns a matplotlib Figure,
+drawn in the book's style (`lenet.mplstyle`, applied on import of `book`)."""
 
 from __future__ import annotations
 
@@ -57,3 +57,68 @@ def glue_figure(name: str, fig) -> None:
     only there (outside the build `book.glue` shows it in place)."""
     book.glue(name, fig, display=False)
     plt.close(fig)
+
+
+def table(df, caption: str, precision: int = 2, index: bool = True):
+    """A DataFrame styled for the book: a caption, numbers at a fixed precision and right-aligned
+    (text left-aligned), the index hidden unless `index` (chapters 01 to 05)."""
+    import pandas as pd
+
+    df = df.infer_objects()  # a transposed table keeps its numbers as objects
+    numeric = [
+        c
+        for c in df.columns
+        if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+    ]
+    style = df.style.format(precision=precision, thousands=",", na_rep="–").set_caption(caption)
+    style = style.set_properties(subset=numeric, **{"text-align": "right"})
+    style = style.set_table_styles(
+        [{"selector": "caption", "props": "caption-side: top; text-align: left;"}], overwrite=False
+    )
+    return style if index else style.hide(axis="index")
+
+
+def c3_table(connected):
+    """Table I as a grid (chapter 05): a coloured cell where a C3 map (column) reads an S2 map
+    (row), the colour giving how many S2 maps that C3 map reads. `connected` is (16, 6) bool."""
+    from matplotlib.patches import Patch, Rectangle
+
+    fan_in = np.asarray(connected).sum(1)
+    colours = {n: f"C{i}" for i, n in enumerate(sorted(set(fan_in.tolist())))}
+    fig, ax = plt.subplots(figsize=(8, 3.3))
+    for k, row in enumerate(np.asarray(connected)):
+        for m, on in enumerate(row):
+            face = colours[fan_in[k]] if on else "white"
+            ax.add_patch(Rectangle((k - 0.5, m - 0.5), 1, 1, facecolor=face, edgecolor="0.7"))
+        ax.text(k, len(row) + 0.1, str(fan_in[k]), ha="center", va="center", fontsize=8)
+    ax.set(xlim=(-0.5, len(fan_in) - 0.5), ylim=(len(row) + 0.5, -0.5), aspect="equal",
+           xticks=range(len(fan_in)), yticks=range(len(row)), ylabel="S2 map",
+           xlabel="C3 map (bottom row: number of S2 maps it reads)")  # fmt: skip
+    handles = [Patch(color=c, label=f"{n} inputs") for n, c in colours.items()]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    return fig
+
+
+def receptive_centres(digit, fields):
+    """A digit in the input field with the receptive-field centres of C3's units, the area they
+    tile, the field of C3's first unit and C5's single centre (chapter 05). `fields` is
+    `receptive.receptive_fields(model)` indexed by layer."""
+    from matplotlib.patches import Rectangle
+
+    c3, c5 = fields.loc["C3"], fields.loc["C5"]
+    side = len(digit)
+    centres = c3["first_centre"] + c3["jump"] * np.arange(c3["units"])
+    lo, span = c3["first_centre"] - c3["jump"] / 2, c3["centre_span"]
+    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    ax.imshow(digit, cmap="gray_r", extent=(0, side, side, 0))
+    cy, cx = np.meshgrid(centres, centres)
+    ax.plot(cx.ravel(), cy.ravel(), ".", color="C3", ms=4, label="centres of C3's units")
+    ax.add_patch(Rectangle((lo, lo), span, span, fill=False, ec="C3", lw=1.5,
+                           label=f"the {span}x{span} area they tile"))  # fmt: skip
+    ax.add_patch(Rectangle((0, 0), c3["size"], c3["size"], fill=False, ec="C0", ls="--", lw=1.5,
+                           label="field of C3's first unit"))  # fmt: skip
+    ax.plot([c5["first_centre"]], [c5["first_centre"]], "*", color="C1", ms=12,
+            label="centre of C5's units (field: all)")  # fmt: skip
+    ax.legend(fontsize=7, loc="lower left", bbox_to_anchor=(0, 1.01))
+    ax.set(xlim=(0, side), ylim=(side, 0))
+    return fig

@@ -11,9 +11,10 @@ import math
 
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .models import LeNet5, Subsampling
+from .models import LeNet5, Subsampling, scaled_tanh
 
 
 def shift(X: torch.Tensor, dy: int, dx: int, fill: float | None = None) -> torch.Tensor:
@@ -162,3 +163,89 @@ def threshold_subsampling(off: torch.Tensor, on: torch.Tensor, gain: float, coun
         layer.weight.copy_(gain / (on - off))
         layer.bias.copy_(-gain * (4 * off / (on - off) + count))
     return layer
+
+
+@torch.no_grad()
+def shift_accuracy(model, X: torch.Tensor, y: torch.Tensor, max_shift: int) -> pd.Series:
+    """Accuracy (%) of `model` on the digits X moved by k = 0 .. `max_shift` pixels, the mean
+    over the four directions (up, down, left, right); any model with `decide`, the MLP
+    baseline included. Chapter 04."""
+    model.eval()
+    acc = {}
+    for k in range(max_shift + 1):
+        moves = [(0, 0)] if k == 0 else [(k, 0), (-k, 0), (0, k), (0, -k)]
+        hits = [(model.decide(model(shift(X, dy, dx))) == y).float().mean() for dy, dx in moves]
+        acc[k] = 100 * torch.stack(hits).mean().item()
+    return pd.Series(acc, name="accuracy").rename_axis("k")
+
+
+def warp(X: torch.Tensor, scale: float = 1.0, angle: float = 0.0) -> torch.Tensor:
+    """Digits X (N, 1, H, W) scaled by `scale` and rotated by `angle` degrees about the
+    field's centre (bilinear); the uncovered area takes each image's background, its top-left
+    pixel. Chapter 04 (scale and distortion)."""
+    t = math.radians(angle)
+    cos, sin = math.cos(t) / scale, math.sin(t) / scale
+    theta = torch.tensor([[cos, -sin, 0.0], [sin, cos, 0.0]], dtype=X.dtype).expand(len(X), 2, 3)
+    grid = F.affine_grid(theta, list(X.shape), align_corners=False)
+    bg = X[..., :1, :1]
+    return F.grid_sample(X - bg, grid, align_corners=False) + bg
+
+
+@torch.no_grad()
+def warp_accuracy(model, X: torch.Tensor, y: torch.Tensor, warps: dict) -> pd.Series:
+    """Accuracy (%) of `model` on the digits X under each named (scale, angle) of `warps`
+    (see `warp`). Chapter 04."""
+    model.eval()
+    hits = {name: model.decide(model(warp(X, *sa))) == y for name, sa in warps.items()}
+    return pd.Series({name: 100 * h.float().mean().item() for name, h in hits.items()})
+
+
+# --- the trainable subsampling as a blur or a gate (chapter 04) -----------------------------
+
+
+@torch.no_grad()
+def c1_levels(model: LeNet5, X: torch.Tensor):
+    """The C1 maps of the digits X and each map's 'off' and 'on' levels (`on_off_levels`, off
+    being the map's response to a blank input of X's background). Chapter 04."""
+    c1 = model.features(X)["c1"]
+    blank = torch.full_like(X[:1], float(X[0, 0, 0, 0]))  # the corner pixel is background
+    return (c1, *on_off_levels(c1, model.features(blank)["c1"][0, :, 0, 0]))
+
+
+@torch.no_grad()
+def gate_measures(c1, off, on, gains, counts=(("OR", 0.5), ("AND", 3.5))) -> pd.DataFrame:
+    """What a subsampling layer set by `threshold_subsampling` makes of real C1 maps, per gain
+    and gate: `R2 linear`, the share of the output's variance a straight line in the block's
+    average explains (1: a pure blur); `Boolean share`, the outputs within 10% of the ends of
+    the squashing range; `sign agrees %`, how often the output's sign is the OR (AND) of the
+    block's inputs, each counted on when more than halfway from off to on. Chapter 04."""
+    z = (c1 - off.view(1, -1, 1, 1)) / (on - off).view(1, -1, 1, 1)
+    mean, hit = F.avg_pool2d(z, 2).flatten(), (z > 0.5).float()
+    target = {"OR": F.max_pool2d(hit, 2), "AND": -F.max_pool2d(-hit, 2)}
+    rows = []
+    for g in gains:
+        for gate, t in counts:
+            out = scaled_tanh(threshold_subsampling(off, on, g, t)(c1))
+            r = torch.corrcoef(torch.stack([out.flatten(), mean]))[0, 1].item()
+            rows.append(
+                {
+                    "gain": g,
+                    "gate": gate,
+                    "R2 linear": r**2,
+                    "Boolean share": (out.abs() > 0.9 * 1.7159).float().mean().item(),
+                    "sign agrees %": 100
+                    * ((out > 0).float() == target[gate]).float().mean().item(),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def s2_gains(model: LeNet5, off, on) -> pd.DataFrame:
+    """The paper network's own S2 units in the terms of `threshold_subsampling`: per map the
+    coefficient w, the bias b, the gain g = w (on - off) and the threshold t (in inputs on),
+    given the C1 levels `off` and `on` (`c1_levels`). Chapter 04."""
+    w, b = model.s2.weight.detach(), model.s2.bias.detach()
+    gain = w * (on - off)
+    return pd.DataFrame(
+        {"w": w, "b": b, "gain": gain, "threshold": -b / gain - 4 * off / (on - off)}
+    ).rename_axis("map")

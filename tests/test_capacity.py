@@ -25,16 +25,14 @@ def test_too_few_points_is_an_error():
         capacity.fit_law([1, 2], [0.1, 0.2])
 
 
-@pytest.mark.parametrize(
-    "alpha,lo,hi,verdict",
-    [
-        (0.7, 0.6, 0.8, "holds"),
-        (0.4, 0.3, 0.55, "holds approximately"),
-        (1.5, 1.3, 1.7, "does not hold"),
-    ],
-)
-def test_verdict_on_alpha(alpha, lo, hi, verdict):
-    assert capacity.verdict_alpha({"alpha": alpha, "alpha_lo": lo, "alpha_hi": hi}) == verdict
+def test_converged_needs_a_fitted_training_set_in_each_of_the_last_epochs():
+    import pandas as pd
+
+    m = pd.DataFrame({"train_acc": [90.0, 99.9, 100.0, 100.0, 100.0]})
+    assert capacity.converged(m)
+    assert not capacity.converged(m, last=4)
+    assert not capacity.converged(m.iloc[:4])  # 99.9 among the last three
+    assert not capacity.converged(m.iloc[:2], last=3)  # too few epochs to tell
 
 
 def test_capacity_grows_with_width():

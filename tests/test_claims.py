@@ -233,6 +233,17 @@ def test_every_chapter_key_is_glued_by_its_chapter():
             assert found, f"{c.id}: {c.chapter} glues no {key}"
 
 
+def test_every_glued_claim_is_decided_and_glued_by_its_chapter():
+    for c in claims.CLAIMS:
+        if not c.glued:
+            continue
+        assert not c.verdict_key and not c.ours, f"{c.id}: a glued claim keeps no chapter keys"
+        nb = json.loads((ROOT / "chapters" / f"{c.chapter}.ipynb").read_text())
+        src = "\n".join("".join(cell["source"]) for cell in nb["cells"])
+        assert re.search(rf'claims\.decide\(\s*"{c.id}"', src), f"{c.chapter} decides no {c.id}"
+        assert "glue_verdict" in src, c.chapter
+
+
 def test_the_notes_tables_agree_with_the_library():
     from lenet_lib import experiments, models
 
@@ -248,7 +259,10 @@ def test_findings_table_has_one_row_per_claim_and_seven_columns():
     assert len(rows) == len(claims.CLAIMS) + 1  # the header
     for line in rows:
         assert len(re.findall(r"(?<!\\)\|", line)) == 8, line  # 7 cells
-    assert "{glue:text}`chapters/01_dataset.ipynb::dataset_box_verdict:s`" in md
+    for c in claims.CLAIMS:  # a switched claim shows the claim's key, another its own
+        key = claims.claim_key(c.id) if c.glued else c.verdict_key
+        if key:
+            assert f"{{glue:text}}`chapters/{c.chapter}.ipynb::{key}:s`" in md, c.id
     assert len(claims.findings_table(section="2.1").splitlines()) == 2 + sum(
         c.section == "2.1" for c in claims.CLAIMS
     )

@@ -67,14 +67,14 @@ def test_a_changed_result_reaches_the_page(tmp_path):
     )
     _build(repo)  # links to the chapters left out warn; that is not what is tested here
     page = repo / "_build" / "html" / "chapters" / "03_capacity.html"
-    assert "0.1235" not in page.read_text()
+    assert "12.35" not in page.read_text()
 
     for summary in (repo / "results" / "capacity").glob("p60000-w1-wd0-s*/summary.json"):
         s = json.loads(summary.read_text())
-        s["test_acc"] = 87.6544  # a test error of 0.1235 in the chapter's table
+        s["test_acc"] = 87.6544  # a test error of 12.35% in the chapter's table
         summary.write_text(json.dumps(s))
     log = _build(repo)
     stale = [line for line in log.splitlines() if "inputs changed" in line]
     assert len(stale) == 1 and "chapters/03_capacity" in stale[0], stale
     assert "chapters/01_dataset" not in stale[0]
-    assert "0.1235" in page.read_text()
+    assert "12.35" in page.read_text()

@@ -171,3 +171,13 @@ def test_cli_params_notes(capsys):
     rows = {r["layer"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["C3"]["params"] == 2_416
     assert rows["TOTAL"]["params"] == 61_706
+
+
+def test_mlp_baseline_counts_and_shapes():
+    from lenet_lib.models import MLP, build_model
+
+    net = build_model("mlp")
+    assert isinstance(net, MLP)
+    assert sum(p.numel() for p in net.parameters()) == 1024 * 300 + 300 + 300 * 100 + 100 + 1010
+    out = net(torch.zeros(5, 1, 32, 32))
+    assert out.shape == (5, 10) and net.decide(out).shape == (5,)

@@ -100,3 +100,46 @@ def test_on_off_levels_follow_the_direction_of_the_map():
     maps[:, 1, 0, 0] = -1.2  # and one that goes down
     off, on = receptive.on_off_levels(maps, torch.zeros(2), q=0.99)
     assert on[0] == pytest.approx(1.5) and on[1] == pytest.approx(-1.2)
+
+
+def test_warp_identity_and_a_quarter_turn(digits):
+    X, _ = digits
+    assert torch.allclose(receptive.warp(X), X, atol=1e-5)
+    turned = receptive.warp(X, angle=90)
+    assert torch.allclose(turned, torch.rot90(X, 1, (2, 3)), atol=1e-4) or torch.allclose(
+        turned, torch.rot90(X, -1, (2, 3)), atol=1e-4
+    )
+    smaller = receptive.warp(X, scale=0.5)  # a smaller digit: more background
+    assert (smaller == data.PAPER_BACKGROUND).float().mean() > (
+        X == data.PAPER_BACKGROUND
+    ).float().mean()
+
+
+def test_shift_and_warp_accuracy_match_a_plain_evaluation(digits):
+    X, y = digits
+    model = LeNet5Paper().eval()
+    with torch.no_grad():
+        plain = 100 * (model.decide(model(X)) == y).float().mean().item()
+    acc = receptive.shift_accuracy(model, X, y, 2)
+    assert list(acc.index) == [0, 1, 2] and acc[0] == pytest.approx(plain)
+    warped = receptive.warp_accuracy(model, X, y, {"none": (1.0, 0.0), "small": (0.5, 0.0)})
+    assert warped["none"] == pytest.approx(plain, abs=100 / len(X))
+
+
+def test_s2_gains_recover_the_gain_and_threshold_that_set_the_layer(digits):
+    X, _ = digits
+    model = LeNet5Paper().eval()
+    c1, off, on = receptive.c1_levels(model, X)
+    assert c1.shape == (len(X), 6, 28, 28) and (on != off).all()
+    model.s2 = receptive.threshold_subsampling(off, on, 3.0, 0.5)
+    gains = receptive.s2_gains(model, off, on)
+    assert torch.allclose(torch.tensor(gains["gain"].values), torch.full((6,), 3.0), atol=1e-5)
+    assert torch.allclose(torch.tensor(gains["threshold"].values), torch.full((6,), 0.5), atol=1e-4)
+
+
+def test_gate_measures_blur_at_a_small_gain_and_gate_at_a_large_one(digits):
+    X, _ = digits
+    c1, off, on = receptive.c1_levels(LeNet5Paper().eval(), X)
+    m = receptive.gate_measures(c1, off, on, [0.05, 30.0]).set_index(["gain", "gate"])
+    assert m.loc[(0.05, "OR"), "R2 linear"] > 0.99
+    assert m.loc[(30.0, "OR"), "Boolean share"] > m.loc[(0.05, "OR"), "Boolean share"]

@@ -1,0 +1,25 @@
+"""The book's tables and figures (lenet_lib.plots)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from lenet_lib import plots  # noqa: E402
+
+
+def test_table_has_its_caption_a_fixed_precision_and_right_aligned_numbers():
+    df = pd.DataFrame({"name": ["a", "b"], "value": [1.23456, 12345.6]})
+    html = plots.table(df, "A caption.", precision=2, index=False).to_html()
+    assert "<caption>A caption.</caption>" in html
+    assert "1.23<" in html and "12,345.60<" in html and "1.2346" not in html
+    assert "text-align: right" in html
+
+
+def test_glue_figure_gives_an_opaque_white_background():
+    fig, _ = plt.subplots()
+    fig.patch.set_alpha(0.0)  # what the inline backend does
+    plots.glue_figure("test_figure", fig)  # outside a kernel glue shows nothing
+    assert fig.patch.get_facecolor() == (1.0, 1.0, 1.0, 1.0)
