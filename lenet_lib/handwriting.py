@@ -225,7 +225,7 @@ def measure_runs(runs, X_test, y_test, X_new, y_new, results_dir=None):
         model = load_model(r.run_id, r.experiment, results_dir or RESULTS)
         acc_mnist, _ = accuracy(model, X_test, y_test)
         acc_new, y_hat = accuracy(model, X_new, y_new)
-        top = most_confused(y_new, y_hat, 1).iloc[0]
+        top = most_confused(y_new, y_hat, 1).to_dict("records")[0]
         ranks = {f"{t} as {p} rank": pair_rank(y_new, y_hat, t, p) for t, p in ((3, 5), (7, 3))}
         out.append(
             {"experiment": r.experiment, "run": r.run_id, "seed": r.seed, "MNIST test %": acc_mnist,

@@ -19,9 +19,10 @@ def styled(df: pd.DataFrame, caption: str, precision: int = 2, formats: dict | N
     precision (`formats` for columns that need another), text left-aligned, '-' for missing."""
     numeric = df.select_dtypes("number").columns
     text = [c for c in df.columns if c not in numeric]
-    style = df.style.format(precision=precision, na_rep="-", thousands=",")
-    if formats:  # an empty dict would reset every column's format
-        style = style.format(formats, na_rep="-")
+    default = {c: "{:,}" if pd.api.types.is_integer_dtype(df[c]) else f"{{:,.{precision}f}}"
+               for c in numeric}  # fmt: skip
+    # one call: a second `format` would reset the columns it does not name
+    style = df.style.format(default | (formats or {}), na_rep="-")
     return (
         style.set_caption(caption)
         .hide(axis="index")
