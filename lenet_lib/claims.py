@@ -233,12 +233,14 @@ def claim_key(claim_id: str, what: str = "verdict") -> str:
     return f"claim_{claim_id}_{what}"
 
 
-def glue_verdict(v: Verdict) -> Verdict:
-    """Glue a verdict and our number under the claim's keys; return the verdict."""
+def glue_verdict(v: Verdict, ours: str | None = None) -> Verdict:
+    """Glue a verdict and our number under the claim's keys; return the verdict. `ours`,
+    where given, is shown instead of the decided values (a summary of many runs' values, or
+    a number for a claim that cannot be checked)."""
     if v.claim_id is None:
         raise ValueError("only a verdict decided for a claim id can be glued")
     _glue(claim_key(v.claim_id, "verdict"), v.verdict)
-    _glue(claim_key(v.claim_id, "ours"), v.ours)
+    _glue(claim_key(v.claim_id, "ours"), v.ours if ours is None else ours)
     return v
 
 

@@ -209,3 +209,28 @@ def accuracy(model, X: torch.Tensor, y: torch.Tensor) -> tuple[float, torch.Tens
     (the handwriting chapter, 08)."""
     y_hat = digit_probabilities(model, X).argmax(1)
     return 100 * (y_hat == y).float().mean().item(), y_hat
+
+
+def measure_runs(runs, X_test, y_test, X_new, y_new, results_dir=None):
+    """Every run in `runs` (rows of `results.load_results`, with an `experiment` column) read
+    from its weights and measured on MNIST's test digits and on the new writers: accuracies,
+    the rank of the notes' two errors (3 read as 5, 7 read as 3; inf: never made) and the
+    commonest error (the handwriting chapter, 08)."""
+    import pandas as pd
+
+    from .results import RESULTS, load_model
+
+    out = []
+    for r in runs.itertuples():
+        model = load_model(r.run_id, r.experiment, results_dir or RESULTS)
+        acc_mnist, _ = accuracy(model, X_test, y_test)
+        acc_new, y_hat = accuracy(model, X_new, y_new)
+        top = most_confused(y_new, y_hat, 1).to_dict("records")[0]
+        ranks = {f"{t} as {p} rank": pair_rank(y_new, y_hat, t, p) for t, p in ((3, 5), (7, 3))}
+        out.append(
+            {"experiment": r.experiment, "run": r.run_id, "seed": r.seed, "MNIST test %": acc_mnist,
+             "new writers %": acc_new}
+            | {k: float("inf") if v is None else v for k, v in ranks.items()}
+            | {"commonest error": f"{top['true']} as {top['predicted']} ({top['count']})"}
+        )  # fmt: skip
+    return pd.DataFrame(out)

@@ -1,4 +1,5 @@
-"""Tables that set our measured results beside the notes' (optimizer chapter, 07)."""
+"""Tables that set our measured results beside the notes' and the paper's (chapters 07 and
+09). Differences against seed noise are decided by verdicts.py, never here."""
 
 from __future__ import annotations
 
@@ -7,8 +8,27 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from .notes import CHOICES, NOTES_TABLE2
+from .notes import CHOICES, NOTES_TABLE2, PAPER
 from .results import load_metrics, summarise
+from .sdlm import INIT
+from .verdicts import FAILS, HOLDS, decide, standard_error, within_se
+
+
+def styled(df: pd.DataFrame, caption: str, precision: int = 2, formats: dict | None = None):
+    """A table as the chapters show it: a caption, no index, numbers right-aligned at a fixed
+    precision (`formats` for columns that need another), text left-aligned, '-' for missing."""
+    numeric = df.select_dtypes("number").columns
+    text = [c for c in df.columns if c not in numeric]
+    default = {c: "{:,}" if pd.api.types.is_integer_dtype(df[c]) else f"{{:,.{precision}f}}"
+               for c in numeric}  # fmt: skip
+    # one call: a second `format` would reset the columns it does not name
+    style = df.style.format(default | (formats or {}), na_rep="-")
+    return (
+        style.set_caption(caption)
+        .hide(axis="index")
+        .set_properties(subset=list(numeric), **{"text-align": "right"})
+        .set_properties(subset=text, **{"text-align": "left"})
+    )
 
 
 def protocol_table() -> pd.DataFrame:
@@ -34,33 +54,26 @@ def table2(results: pd.DataFrame) -> pd.DataFrame:
     return t[cols]
 
 
-def compare(results: pd.DataFrame, a: tuple, b: tuple) -> dict:
-    """Difference in test accuracy between two (optimizer, epochs) rows, against seed noise.
+NOISE_WORDS = {HOLDS: "within the noise", FAILS: "larger than the noise"}
 
-    The noise is the standard error of the difference of the two means; with one seed it is
-    unknown (NaN) and the comparison says so.
-    """
+
+def compare(results: pd.DataFrame, a: tuple, b: tuple) -> dict:
+    """Difference in mean test accuracy between two (optimizer, epochs) rows, decided against
+    two standard errors of the difference by `verdicts.decide` (one seed: unknown)."""
     xa = results.query("optimizer == @a[0] and epochs == @a[1]")["test_acc"].to_numpy()
     xb = results.query("optimizer == @b[0] and epochs == @b[1]")["test_acc"].to_numpy()
     if not len(xa) or not len(xb):
         raise ValueError(f"no complete runs of {a} or {b}: run `lenet run optimizers`")
+    v = decide(within_se(2), xb, xa)
+    se = standard_error(xa, xb)
     diff = xb.mean() - xa.mean()
-    if min(len(xa), len(xb)) < 2:
-        se = float("nan")
-    else:
-        se = float(np.sqrt(xa.var(ddof=1) / len(xa) + xb.var(ddof=1) / len(xb)))
-    if np.isnan(se):
-        verdict = "unknown (one seed)"
-    elif se == 0:
-        verdict = "larger than the noise" if diff != 0 else "no difference"
-    else:
-        verdict = "larger than the noise" if abs(diff) > 2 * se else "within the noise"
     return {
         "a": f"{a[0]}-e{a[1]}",
         "b": f"{b[0]}-e{b[1]}",
-        "diff": diff,
-        "se": se,
-        "verdict": verdict,
+        "difference": diff,
+        "standard error": se,
+        "difference / se": abs(diff) / se if se > 0 else np.nan,
+        "verdict": NOISE_WORDS.get(v.verdict, "unknown (one seed)"),
     }
 
 
@@ -97,3 +110,45 @@ def mean_curves(results: pd.DataFrame) -> dict:
         frames = [load_metrics(d) for d in g["run_dir"]]
         out[f"{opt}-e{epochs}"] = pd.concat(frames).groupby("epoch", as_index=False).mean()
     return out
+
+
+def paper_groups(runs: pd.DataFrame) -> pd.DataFrame:
+    """The paper experiment's runs (chapter 09) grouped by row: the curvature, the initial
+    weights (a run that records none started from `sdlm.INIT`), the first passes' global
+    rate as a fraction of the paper's, and over the seeds the mean, spread and extremes of
+    the test error and of the training error of the last pass, in %. Best row first."""
+    r = runs.assign(
+        init=runs["init"].fillna(INIT) if "init" in runs else INIT,
+        test_error=100 - runs["test_acc"],
+        train_error=100 - runs["train_acc"],
+    )
+    g = r.groupby("row", sort=False)
+    out = g.agg(
+        curvature=("optimizer", lambda s: "exact" if s.iloc[0] == "sdlm-exact" else "paper's"),
+        init=("init", "first"),
+        eta0=("lr", "first"),
+        passes=("epochs", "first"),
+        seeds=("seed", "count"),
+        test_error=("test_error", "mean"),
+        test_error_sd=("test_error", "std"),
+        test_error_min=("test_error", "min"),
+        test_error_max=("test_error", "max"),
+        train_error=("train_error", "mean"),
+    )
+    out.insert(3, "rate_fraction", out["eta0"] / PAPER["eta_schedule"][0][1])
+    return out.sort_values("test_error").reset_index()
+
+
+def error_per_pass(run_dirs: dict, column: str = "test_acc") -> pd.DataFrame:
+    """100 minus `column` after each pass (epoch) of each run, {label: run folder}: the
+    error curves of chapter 09, in %."""
+    return pd.DataFrame(
+        {k: 100 - load_metrics(d).set_index("epoch")[column] for k, d in run_dirs.items()}
+    ).rename_axis("pass")
+
+
+def training_rate(run_dir, images_per_pass: int) -> tuple[float, float]:
+    """Seconds per pass and training images per second of a run: total images over total
+    seconds of its metrics (not a mean of the per-epoch rates)."""
+    m = load_metrics(run_dir)
+    return m["seconds"].mean(), images_per_pass * len(m) / m["seconds"].sum()

@@ -62,6 +62,7 @@ def load_results(experiment: str, results_dir=RESULTS) -> pd.DataFrame:
         rows.append(
             {**s, **{k: v for k, v in p["parameters"].items() if k not in s}}
             | {k: p[k] for k in ("device_name", "torch", "git_commit", "started")}
+            | {"threads": p.get("threads")}
             | {"run_dir": str(summary.parent), "row": re.sub(r"-s\d+$", "", s["run_id"])}
         )
     if not rows:

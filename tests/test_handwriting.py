@@ -1,5 +1,6 @@
 """handwriting.py and `lenet predict`: new digits read by a trained model (chapter 08)."""
 
+import re
 import subprocess
 import sys
 
@@ -126,3 +127,19 @@ def test_confusions_counted_and_ranked():
     assert handwriting.pair_rank(y, y_hat, 3, 5) == 1
     assert handwriting.pair_rank(y, y_hat, 7, 3) == 2  # tied with 1->4 and 1->7
     assert handwriting.pair_rank(y, y_hat, 5, 3) is None
+
+
+def test_measure_runs_reads_every_run_from_its_weights(trained, mnist):
+    rid, model = trained
+    X_test, y_test = (t[:300] for t in mnist["test"])
+    X_new, y_new, _ = handwriting.load_sklearn_digits()
+    runs = (
+        results.load_results("optimizers").query("run_id == @rid").assign(experiment="optimizers")
+    )
+    m = handwriting.measure_runs(runs, X_test, y_test, X_new[:300], y_new[:300]).iloc[0]
+    assert m["run"] == rid
+    assert m["MNIST test %"] == pytest.approx(handwriting.accuracy(model, X_test, y_test)[0])
+    _, y_hat = handwriting.accuracy(model, X_new[:300], y_new[:300])
+    rank = handwriting.pair_rank(y_new[:300], y_hat, 3, 5)
+    assert m["3 as 5 rank"] == (float("inf") if rank is None else rank)
+    assert re.fullmatch(r"\d as \d \(\d+\)", m["commonest error"])

@@ -1,0 +1,70 @@
+"""report.py: the tables of chapters 07 and 09, on the committed results."""
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lenet_lib import report
+from lenet_lib.results import load_metrics, load_results
+
+
+def rows(values: dict) -> pd.DataFrame:
+    """Per-seed test accuracies of (optimizer, epochs) rows, as load_results gives them."""
+    return pd.DataFrame(
+        [
+            {"optimizer": o, "epochs": e, "test_acc": a}
+            for (o, e), accs in values.items()
+            for a in accs
+        ]
+    )
+
+
+def test_compare_decides_at_two_standard_errors_and_reports_one():
+    # sd 0.1 each, 3 seeds: one standard error of the difference sqrt(2/3) * 0.1 = 0.0816
+    r = rows({("sgd", 30): [99.0, 99.1, 99.2], ("adam", 30): [99.15, 99.25, 99.35]})
+    c = report.compare(r, ("sgd", 30), ("adam", 30))
+    assert c["standard error"] == pytest.approx(0.1 * np.sqrt(2 / 3))
+    assert c["difference"] == pytest.approx(0.15)
+    assert c["verdict"] == "within the noise"  # 0.15 < 2 x 0.0816
+    r = rows({("sgd", 30): [99.0, 99.1, 99.2], ("adam", 30): [99.2, 99.3, 99.4]})
+    assert report.compare(r, ("sgd", 30), ("adam", 30))["verdict"] == "larger than the noise"
+    r = rows({("sgd", 30): [99.0], ("adam", 30): [99.5, 99.6]})
+    assert report.compare(r, ("sgd", 30), ("adam", 30))["verdict"] == "unknown (one seed)"
+    with pytest.raises(ValueError, match="no complete runs"):
+        report.compare(r, ("sgd", 30), ("nesterov", 30))
+
+
+def test_styled_gives_every_number_its_precision():
+    df = pd.DataFrame({"a": [1.23456, np.nan], "n": [1, 2000], "t": ["x", "y"], "e": [1e-4, 5e-5]})
+    html = report.styled(df, "a caption", formats={"e": "{:g}"}).to_html()
+    cells = re.findall(r">([^<]*)</td>", html)
+    assert cells == ["1.23", "1", "x", "0.0001", "-", "2,000", "y", "5e-05"]
+    assert "a caption" in html
+
+
+def test_paper_groups_from_the_committed_runs_and_a_new_init():
+    runs = load_results("paper")
+    groups = report.paper_groups(runs).set_index("row")
+    fifth = groups.loc["sdlm-eta1e-04-e20"]
+    seeds = runs[runs["row"] == "sdlm-eta1e-04-e20"]
+    assert fifth["seeds"] == len(seeds) and fifth["rate_fraction"] == pytest.approx(0.2)
+    assert fifth["test_error"] == pytest.approx((100 - seeds["test_acc"]).mean())
+    assert fifth["init"] == "sqrt" and fifth["curvature"] == "paper's"
+    assert groups.loc["sdlm-exact-e20", "curvature"] == "exact"
+    assert list(report.paper_groups(runs)["test_error"]) == sorted(groups["test_error"])
+    # runs that record another init form their own row
+    new = seeds.assign(init="pooled", row="sdlm-pooled-e20", test_acc=99.2)
+    both = report.paper_groups(pd.concat([runs, new], ignore_index=True)).set_index("row")
+    assert both.loc["sdlm-pooled-e20", "init"] == "pooled"
+    assert both.loc["sdlm-eta1e-04-e20", "init"] == "sqrt"
+    assert report.paper_groups(pd.concat([runs, new])).iloc[0]["row"] == "sdlm-pooled-e20"
+
+
+def test_training_rate_is_total_images_over_total_seconds():
+    run_dir = load_results("paper").set_index("run_id").loc["sdlm-e20-s0", "run_dir"]
+    m = load_metrics(run_dir)
+    per_pass, rate = report.training_rate(run_dir, 60_000)
+    assert rate == pytest.approx(60_000 * len(m) / m["seconds"].sum())
+    assert per_pass == pytest.approx(m["seconds"].mean())
