@@ -8,6 +8,7 @@ scratch folder of its own, which goes when the run ends, with the kernel's conne
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
@@ -71,19 +72,33 @@ def _papermill(run: Run, run_dir: Path, output: Path, device: str, threads: int)
         "device": device,
         "threads": threads,
     }
-    pm.execute_notebook(
-        str(NOTEBOOK),
-        str(output),
-        parameters=params,
-        kernel_name=KERNEL,
-        cwd=str(io.ROOT),
-        progress_bar=False,
-        log_output=False,
-        # The kernel's connection file in the scratch folder, not in /tmp: it goes with it.
-        km=AsyncKernelManager(
-            kernel_name=KERNEL, connection_file=str(output.parent / "kernel.json")
-        ),
-    )
+    # A loop of this run's own: Dask runs tasks in copies of the submitting context, where an
+    # earlier papermill call may have left jupyter_core's loop of another thread, which is
+    # then "already running" (jupyter_core keeps it in a context variable).
+    from jupyter_core import utils as jc
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    token = jc._loop.set(loop) if hasattr(jc, "_loop") else None
+    try:
+        pm.execute_notebook(
+            str(NOTEBOOK),
+            str(output),
+            parameters=params,
+            kernel_name=KERNEL,
+            cwd=str(io.ROOT),
+            progress_bar=False,
+            log_output=False,
+            # The kernel's connection file in the scratch folder, not in /tmp: it goes with it.
+            km=AsyncKernelManager(
+                kernel_name=KERNEL, connection_file=str(output.parent / "kernel.json")
+            ),
+        )
+    finally:
+        if token is not None:
+            jc._loop.reset(token)
+        asyncio.set_event_loop(None)
+        loop.close()
 
 
 def execute(
