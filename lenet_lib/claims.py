@@ -134,13 +134,13 @@ def _ours_cell(c: Claim) -> str:
 
 
 def _verdict_cell(c: Claim) -> str:
-    kind = c.criterion.kind
-    if kind in ("reference", "not_checkable"):
+    word = _glue_ref(c.chapter, claim_key(c.id, "verdict")) if c.glued else None
+    if c.criterion.kind in ("reference", "not_checkable"):  # decided here, glued or not
         v = decide(c)
         cites = "".join(f" {{cite}}`{k}`" for k in c.criterion.cite)
-        return f"**{v.verdict}**: {v.detail}{cites}"
-    if c.glued:
-        return f"**{_glue_ref(c.chapter, claim_key(c.id, 'verdict'))}**"
+        return f"**{word or v.verdict}**: {v.detail}{cites}"
+    if word:
+        return f"**{word}**"
     if c.verdict_key:
         return f"**{_glue_ref(c.chapter, c.verdict_key)}** †"
     return "not decided yet"

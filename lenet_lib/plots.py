@@ -119,7 +119,10 @@ def feature_maps(maps, ncols=None, size=1.2, cmap="RdBu_r", titles=None):
 
 def glue_figure(name: str, fig) -> None:
     """Glue `fig` under `name` for a `{glue:figure}` and close it, so that in the book it shows
-    only there (outside the build `book.glue` shows it in place)."""
+    only there (outside the build `book.glue` shows it in place). The background is made opaque
+    white: the inline backend draws it transparent, which a dark theme turns unreadable."""
+    fig.patch.set_facecolor("white")
+    fig.patch.set_alpha(1.0)
     book.glue(name, fig, display=False)
     plt.close(fig)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import uuid
 from contextlib import ExitStack
 from pathlib import Path
@@ -21,7 +20,7 @@ from filelock import FileLock, Timeout
 
 from . import data, io, train
 from .experiments import EXPERIMENTS, WEIGHTS_READ, Run, run_id, validate
-from .worker import KERNEL, NOTEBOOK, TOKEN, execute  # noqa: F401 (KERNEL, NOTEBOOK: tests)
+from .worker import KERNEL, NOTEBOOK, TOKEN, compact_notebook, execute  # noqa: F401 (tests)
 
 RESULTS = io.RESULTS
 RETRIES = 2  # a kernel that died (not an exception in a cell) is run again, then reported
@@ -328,38 +327,6 @@ def _plan_chain(run: Run) -> list[Run]:
 def _stored_run(run_dir: Path) -> Run:
     p = io.read_json(run_dir / "params.json")["parameters"]
     return Run(**{k: p[k] for k in Run.__dataclass_fields__ if k in p})
-
-
-def _glue_record(out) -> bool:
-    """A myst-nb glue record: data for a book built from this notebook, which no notebook
-    viewer shows (a run's notebook is never built into the book; metrics.csv has the data)."""
-    keys = out.get("data", {}).keys()
-    return bool(keys) and all(k.startswith("application/papermill.record/") for k in keys)
-
-
-def compact_notebook(path: Path) -> None:
-    """Keep of an executed notebook what a reader sees: consecutive stream outputs merged,
-    each line that a progress bar rewrote with carriage returns in its last state, and no
-    glue records."""
-    import nbformat
-
-    nb = nbformat.read(path, as_version=4)
-    for cell in nb.cells:
-        merged = []
-        for out in cell.get("outputs", []):
-            last = merged[-1] if merged else None
-            if _glue_record(out):
-                continue
-            if out.output_type == "stream" and last and last.get("name") == out.name:
-                last.text += out.text
-            else:
-                merged.append(out)
-        for out in merged:
-            if out.output_type == "stream":
-                out.text = re.sub(r"[^\n]*\r(?=[^\n])", "", out.text)
-        if "outputs" in cell:
-            cell.outputs = merged
-    io.write_atomic(path, nbformat.writes(nb))
 
 
 def prune_run(run_dir: Path, keep_weights: bool) -> str:

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
+
+import nbformat
 
 from . import io
 from .experiments import Run, run_id
@@ -141,3 +144,33 @@ def execute(
             files["run.ipynb"] = (scratch / "run.ipynb").read_bytes()
     return {"run_id": rid, "status": "failed" if error else "complete", "error": error,
             "files": files}  # fmt: skip
+
+
+def _glue_record(out) -> bool:
+    """A myst-nb glue record: data for a book built from this notebook, which no notebook
+    viewer shows (a run's notebook is never built into the book; metrics.csv has the data)."""
+    keys = out.get("data", {}).keys()
+    return bool(keys) and all(k.startswith("application/papermill.record/") for k in keys)
+
+
+def compact_notebook(path: Path) -> None:
+    """Keep of an executed notebook what a reader sees: consecutive stream outputs merged,
+    each line that a progress bar rewrote with carriage returns in its last state, and no
+    glue records."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        merged = []
+        for out in cell.get("outputs", []):
+            last = merged[-1] if merged else None
+            if _glue_record(out):
+                continue
+            if out.output_type == "stream" and last and last.get("name") == out.name:
+                last.text += out.text
+            else:
+                merged.append(out)
+        for out in merged:
+            if out.output_type == "stream":
+                out.text = re.sub(r"[^\n]*\r(?=[^\n])", "", out.text)
+        if "outputs" in cell:
+            cell.outputs = merged
+    io.write_atomic(path, nbformat.writes(nb))

@@ -13,7 +13,7 @@ import pytest
 import torch
 from conftest import ROOT
 
-from lenet_lib import experiments, io, runner
+from lenet_lib import experiments, io, runner, worker
 from lenet_lib.experiments import Run
 from lenet_lib.results import load_metrics, load_results
 
@@ -235,7 +235,7 @@ def test_finished_chains_keep_only_the_weights(quick):
             kinds = [o.get("name") for o in cell.get("outputs", []) if o.output_type == "stream"]
             assert len(kinds) == len(set(kinds))
             assert not any("\r" in o.get("text", "") for o in cell.get("outputs", []))
-            assert not any(runner._glue_record(o) for o in cell.get("outputs", []))
+            assert not any(worker._glue_record(o) for o in cell.get("outputs", []))
     model = results.load_model("adam-e100-s0", results_dir=out)
     *_, X_test, y_test = data.load_run_data(test_subset=500, seed=0)
     summary = json.loads((out / "optimizers" / "adam-e100-s0" / "summary.json").read_text())
