@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import data
+from .notes import DIGIT_BITMAPS  # the paper's RBF centres
 
 # Table I of the paper: which S2 maps (rows) feed each C3 map (columns).
 C3_TABLE = [
@@ -109,31 +110,6 @@ class RBF(nn.Module):
         return self.centres.shape[1]
 
 
-# Stylised digits, 12 rows of 7, '#' is +1 and '.' is -1: the RBF centres of LeNet5Paper.
-DIGIT_BITMAPS = {
-    0: ["..###..", ".#...#.", "#.....#", "#.....#", "#.....#", "#.....#",
-        "#.....#", "#.....#", "#.....#", "#.....#", ".#...#.", "..###.."],
-    1: ["...#...", "..##...", ".#.#...", "...#...", "...#...", "...#...",
-        "...#...", "...#...", "...#...", "...#...", "...#...", ".#####."],
-    2: [".#####.", "#.....#", "......#", "......#", ".....#.", "....#..",
-        "...#...", "..#....", ".#.....", "#......", "#......", "#######"],
-    3: [".#####.", "#.....#", "......#", "......#", "......#", "..####.",
-        "......#", "......#", "......#", "......#", "#.....#", ".#####."],
-    4: ["....##.", "...#.#.", "..#..#.", ".#...#.", "#....#.", "#....#.",
-        "#######", ".....#.", ".....#.", ".....#.", ".....#.", ".....#."],
-    5: ["#######", "#......", "#......", "#......", "######.", "......#",
-        "......#", "......#", "......#", "......#", "#.....#", ".#####."],
-    6: ["..####.", ".#.....", "#......", "#......", "#......", "######.",
-        "#.....#", "#.....#", "#.....#", "#.....#", "#.....#", ".#####."],
-    7: ["#######", "......#", "......#", ".....#.", ".....#.", "....#..",
-        "....#..", "...#...", "...#...", "..#....", "..#....", "..#...."],
-    8: [".#####.", "#.....#", "#.....#", "#.....#", "#.....#", ".#####.",
-        "#.....#", "#.....#", "#.....#", "#.....#", "#.....#", ".#####."],
-    9: [".#####.", "#.....#", "#.....#", "#.....#", "#.....#", ".######",
-        "......#", "......#", "......#", "......#", ".....#.", ".####.."],
-}  # fmt: skip
-
-
 def digit_bitmaps() -> torch.Tensor:
     """The 10 centres as a (10, 12, 7) tensor of +1/-1."""
     return torch.tensor(
@@ -195,11 +171,15 @@ class LeNet5(nn.Module):
     def _head(self, n6):
         return nn.Linear(n6, 10)
 
-    def features(self, x):
-        """Every layer's output, in order, as a dict (the chapters look inside)."""
+    def _sized(self, x):
         if x.shape[-1] != self.in_size:
             raise ValueError(f"expected {self.in_size}x{self.in_size} input, got {tuple(x.shape)}")
+        return x
+
+    def features(self, x):
+        """Every layer's output, in order, as a dict (the chapters look inside)."""
         out = {}
+        x = self._sized(x)
         x = out["c1"] = self.act(self.c1(x))
         x = self.s2(x)
         x = out["s2"] = self.act(x) if self.pool == "trainable" else x
@@ -212,7 +192,15 @@ class LeNet5(nn.Module):
         return out
 
     def forward(self, x):
-        return self.features(x)["output"]
+        if not (self.act is F.relu and self.pool == "max"):
+            return self.features(x)["output"]
+        # The notes' network: max pooling before the ReLU, in place. They commute, gradients too,
+        # so this is `features(x)["output"]` bit for bit with a quarter of the ReLU work.
+        x = F.relu(self.s2(self.c1(self._sized(x))), inplace=True)
+        x = F.relu(self.s4(self.c3(x)), inplace=True)
+        x = F.relu(self.c5(x), inplace=True).flatten(1)
+        x = F.relu(self.f6(x), inplace=True)
+        return self.output(x)
 
     def loss(self, out, y):
         """The training criterion: cross-entropy on the 10 outputs."""

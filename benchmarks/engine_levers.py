@@ -1,0 +1,108 @@
+"""Issue 17: what each lever of the training engine buys, one torch thread, batch 64, Adam,
+the notes' LeNet-5 on MNIST (run it on a quiet machine; it prints a table and, with
+--profile, torch.profiler's top operators before and after).
+
+    .venv/bin/python benchmarks/engine_levers.py [--images 12800] [--repeats 3] [--profile]
+
+Each configuration adds one lever to the one above it; all are measured in turn, `repeats`
+times, and the median is shown (this VM's rates vary by 10-20% from one timing to the next).
+"bit for bit" says whether the weights after the timed images equal the first row's.
+"""
+
+import argparse
+import ctypes
+import statistics
+import sys
+import time
+
+import torch
+
+from lenet_lib import data, train
+
+LEVERS = ["before", "foreach", "no sync", "pool first", "allocator", "channels_last"]
+
+
+def step_loop(model, opt, X, y, gen, levers):
+    total_loss = torch.zeros((), dtype=torch.float64)
+    loss_py, correct_py = 0.0, 0
+    cl = "channels_last" in levers
+    for Xb, yb in data.batches(X, y, 64, gen):
+        if cl:
+            Xb = Xb.contiguous(memory_format=torch.channels_last)
+        out = model(Xb) if "pool first" in levers else model.features(Xb)["output"]
+        loss = model.loss(out, yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if "no sync" in levers:
+            total_loss += loss.detach().double() * len(yb)
+        else:
+            loss_py += loss.item() * len(yb)
+            correct_py += (model.decide(out) == yb).sum().item()
+
+
+def rate(levers, X, y, images):
+    model = train.new_model(seed=0)
+    if "channels_last" in levers:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, foreach="foreach" in levers)
+    gen = torch.Generator().manual_seed(0)
+    step_loop(model, opt, X[:1280], y[:1280], gen, levers)  # warm up
+    t0 = time.perf_counter()
+    step_loop(model, opt, X[:images], y[:images], gen, levers)
+    seconds = time.perf_counter() - t0
+    return images / seconds, [p.detach().clone() for p in model.parameters()]
+
+
+def tune_allocator():
+    """glibc: keep freed memory in the heap instead of returning it to the system after every
+    step (the activations of a batch are allocated and freed each step; mmap and trimming
+    cost page faults). What `train.fit` does on Linux."""
+    libc = ctypes.CDLL("libc.so.6")
+    for option, value in ((-1, 1 << 30), (-2, 64 << 20), (-3, 1 << 30)):  # TRIM, TOP_PAD, MMAP
+        libc.mallopt(option, value)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--images", type=int, default=12800)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--profile", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    X, y = data.load_mnist("train")
+    X = data.prepare(X)
+    configs = [LEVERS[: i + 1] for i in range(len(LEVERS))]
+    rates = {i: [] for i in range(len(configs))}
+    weights = {}
+    for i, levers in enumerate(configs):  # the allocator stays tuned once tuned: in order
+        if "allocator" in levers and levers[-1] == "allocator":
+            tune_allocator()
+        for _ in range(args.repeats):
+            r, w = rate(levers, X, y, args.images)
+            rates[i].append(r)
+            weights[i] = w
+    base = statistics.median(rates[0])
+    print(f"torch {torch.__version__}, 1 thread, batch 64, Adam, {args.images:,} images x "
+          f"{args.repeats}")  # fmt: skip
+    print(f"{'lever added':16s} {'images/s':>9s} {'x before':>9s}  bit for bit  all timings")
+    for i, levers in enumerate(configs):
+        med = statistics.median(rates[i])
+        same = all(torch.equal(a, b) for a, b in zip(weights[0], weights[i], strict=True))
+        print(f"{levers[-1]:16s} {med:9,.0f} {med / base:9.2f}  {str(same):11s}  "
+              f"{[round(r) for r in rates[i]]}")  # fmt: skip
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        for levers in (configs[0], configs[-2]):
+            model = train.new_model(seed=0)
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3, foreach="foreach" in levers)
+            gen = torch.Generator().manual_seed(0)
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                step_loop(model, opt, X[:6400], y[:6400], gen, levers)
+            print(f"\nprofile, levers {levers}:")
+            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
