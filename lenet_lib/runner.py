@@ -119,11 +119,13 @@ def _run_chains(
     groups: list[list[Run]], results_dir: Path, device: str, engine, threads: int = 1
 ) -> list[dict]:
     """Submit every chain's runs to `engine`, holding each run's lock until its files are
-    written; return the reports in the plan's order."""
+    written; return the reports in the plan's order. The longest chain goes first (its
+    epochs are the task priority): it bounds the wall time (Table 2's Adam 30-60-100)."""
     reports, tasks = {}, []
     with ExitStack() as held:
         for chain in groups:
             parent, parent_id = None, None  # a complete run's folder, or the task of one
+            priority = max(r.epochs for r in chain)
             for run in chain:
                 rid = run_id(run)
                 run_dir = Path(results_dir) / run.experiment / rid
@@ -151,9 +153,8 @@ def _run_chains(
                     kw["action"] = f"continued from {parent_id}"
                 token = uuid.uuid4().hex
                 io.write_atomic(run_dir / TOKEN, token)
-                task = engine.submit(
-                    run, str(run_dir.resolve()), token, device=device, threads=threads, **kw
-                )
+                task = engine.submit(run, str(run_dir.resolve()), token, priority=priority,
+                                     device=device, threads=threads, **kw)  # fmt: skip
                 parent, parent_id, reports[rid] = task, rid, {"action": kw["action"]}
                 tasks.append((rid, run_dir, task))
         for done, (rid, run_dir, result) in enumerate(engine.results(tasks), 1):
@@ -168,7 +169,7 @@ class _Here:
     def __init__(self, threads=1):
         self.threads = threads
 
-    def submit(self, *args, **kw):
+    def submit(self, *args, priority=0, **kw):
         try:
             return execute(*args, **{**kw, "threads": self.threads})
         except Exception as e:  # as a Dask task that raised
@@ -187,11 +188,12 @@ class _Dask:
     def __init__(self, address=None, jobs=1):
         self.address, self.jobs, self.client, self.cluster = address, jobs, None, None
 
-    def submit(self, run, *args, **kw):
+    def submit(self, run, *args, priority=0, **kw):
         if self.client is None:
             self._start()
         key = f"{run_id(run)}-{uuid.uuid4().hex[:8]}"
-        return self.client.submit(execute, run, *args, key=key, retries=RETRIES, pure=False, **kw)
+        return self.client.submit(execute, run, *args, key=key, retries=RETRIES, pure=False,
+                                  priority=priority, **kw)  # fmt: skip
 
     def _start(self):
         import importlib.util
