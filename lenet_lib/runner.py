@@ -119,11 +119,11 @@ def _run_chains(
     groups: list[list[Run]], results_dir: Path, device: str, engine, threads: int = 1
 ) -> list[dict]:
     """Submit every chain's runs to `engine`, holding each run's lock until its files are
-    written; return the reports in the plan's order. The longest chain goes first (its
-    epochs are the task priority): it bounds the wall time (Table 2's Adam 30-60-100)."""
+    written; return the reports in the plan's order. The longest chain is submitted first and
+    its epochs are its tasks' priority: it bounds the wall time (Table 2's Adam 30-60-100)."""
     reports, tasks = {}, []
     with ExitStack() as held:
-        for chain in groups:
+        for chain in sorted(groups, key=lambda ch: -max(r.epochs for r in ch)):
             parent, parent_id = None, None  # a complete run's folder, or the task of one
             priority = max(r.epochs for r in chain)
             for run in chain:
@@ -160,7 +160,7 @@ def _run_chains(
         for done, (rid, run_dir, result) in enumerate(engine.results(tasks), 1):
             reports[rid] = _write(run_dir, result) | reports[rid]
             print(f"{_bar(done, len(tasks))} {_line(reports[rid])}", flush=True)
-    return list(reports.values())
+    return [reports[run_id(r)] for ch in groups for r in ch if run_id(r) in reports]
 
 
 class _Here:
