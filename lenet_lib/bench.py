@@ -1,12 +1,16 @@
-"""`lenet bench`: the project's training step against the textbook pipeline.
+"""`lenet bench`: the project's training engine against the textbook pipeline, and against
+the machine's own limit.
 
-Both train the same LeNet-5 with the same optimizer and batch size in one process; the
-textbook pipeline is torchvision's MNIST dataset with ToTensor and Normalize behind a
-shuffled DataLoader (num_workers=0), the project's is whole tensors sliced by `data.batches`.
+Both train the same LeNet-5 with Adam at the same batch size in one process. The textbook
+pipeline is torchvision's MNIST dataset with ToTensor and Normalize behind a shuffled
+DataLoader (num_workers=0) and the textbook loop (`_textbook_step`); the project's is whole
+tensors sliced by `data.batches` and `train.fit`'s own epoch loop. The limit is a large fp32
+matrix product, measured on the spot; `table2_seed_minutes` projects one seed of Table 2.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -17,23 +21,37 @@ from . import data, experiments, io, train
 WARMUP = 20  # batches run before the clock starts (first calls allocate and plan)
 
 
-def _time_training(model, batches, images):
-    opt = train.make_optimizer("adam", model.parameters(), 1e-3)
+def _time_training(model, batches, images, step):
     model.train()
-    seen, step, t0 = 0, 0, None
+    seen, n, t0 = 0, 0, None
     for Xb, yb in batches:
-        loss = model.loss(model(Xb), yb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        step += 1
-        if step == WARMUP:
+        step(Xb, yb)
+        n += 1
+        if n == WARMUP:
             t0 = time.perf_counter()
-        elif step > WARMUP:
+        elif n > WARMUP:
             seen += len(yb)
             if seen >= images:
                 break
     return seen / (time.perf_counter() - t0)
+
+
+def _textbook_step(model):
+    """The textbook loop: the network written layer by layer (ReLU, then pooling), torch's
+    default Adam, and the running loss and accuracy read back after every batch."""
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    tally = [0.0, 0]
+
+    def step(Xb, yb):
+        out = model.features(Xb)["output"]
+        loss = model.loss(out, yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        tally[0] += loss.item() * len(yb)
+        tally[1] += (model.decide(out) == yb).sum().item()
+
+    return step
 
 
 def textbook_rate(images: int, batch_size: int) -> float:
@@ -48,14 +66,24 @@ def textbook_rate(images: int, batch_size: int) -> float:
     )
     ds = datasets.MNIST(str(data.DEFAULT_ROOT), train=True, download=False, transform=tf)
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, num_workers=0)
-    return _time_training(train.new_model(seed=0), iter(loader), images)
+    model = train.new_model(seed=0)
+    return _time_training(model, iter(loader), images, _textbook_step(model))
 
 
 def project_rate(images: int, batch_size: int) -> float:
+    """The project's engine: whole tensors sliced by `data.batches`, and `train.fit`'s own
+    epoch loop (`TorchRule.train_epoch`), timed over `images` after WARMUP batches."""
     X, y = data.load_mnist("train")
     X = data.prepare(X)
+    train.keep_freed_memory()
+    model = train.new_model(seed=0)
+    rule = train.TorchRule(model, "adam", 1e-3, None, 0.0, batch_size)
     gen = torch.Generator().manual_seed(0)
-    return _time_training(train.new_model(seed=0), data.batches(X, y, batch_size, gen), images)
+    warm = WARMUP * batch_size
+    rule.train_epoch(model, X[:warm], y[:warm], gen, 0)
+    t0 = time.perf_counter()
+    rule.train_epoch(model, X[warm : warm + images], y[warm : warm + images], gen, 0)
+    return images / (time.perf_counter() - t0)
 
 
 def _one_thread_rate(images: int, batch_size: int) -> float:
@@ -104,37 +132,116 @@ def check(images: int, batch_size: int) -> None:
         )
 
 
-def main(images=20000, batch_size=64):
+def sgemm_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """The machine's own limit, measured: an n x n fp32 matrix product (best of `repeats`)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = min(_seconds(lambda: a @ b) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _seconds(f) -> float:
+    t0 = time.perf_counter()
+    f()
+    return time.perf_counter() - t0
+
+
+def flops_per_image(model=None) -> float:
+    """Floating-point operations of one training image: the forward pass's multiply-adds of
+    every convolution and linear layer (two operations each), times three for the backward
+    pass (a gradient for the inputs and one for the weights, each as costly as the forward)."""
+    model = model or train.new_model(seed=0)
+    total = 0
+
+    def count(layer, inputs, out):
+        nonlocal total
+        w = layer.weight
+        total += 2 * out[0].numel() * (w.numel() // w.shape[0])
+
+    layers = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    hooks = [m.register_forward_hook(count) for m in layers]
+    with torch.no_grad():
+        model(torch.zeros(1, 1, model.in_size, model.in_size))
+    for h in hooks:
+        h.remove()
+    return 3.0 * total
+
+
+def table2_minutes(rate: float, evals: float, jobs: int) -> float:
+    """Projected minutes for one seed of Table 2 at full length through `lenet run
+    optimizers` with `jobs` workers, each run training at `rate` images/s and testing in
+    `evals` seconds per epoch. The runner starts the Adam chain (30, then 60 and 100
+    continued: 100 epochs) first; the other runs share the other workers. The wall time is
+    the longer of the two (the critical path)."""
+    others = sum(e for opt, e, *_ in experiments.TABLE2 if opt != "adam")
+    adam = max(e for opt, e, *_ in experiments.TABLE2 if opt == "adam")
+    epochs = max(adam, others / (jobs - 1)) if jobs > 1 else adam + others
+    return epochs * (data.SPLIT_SIZES["train"] / rate + evals) / 60
+
+
+def measure(images=20000, batch_size=64) -> dict:
+    """Everything `lenet bench` reports, measured here and now (the textbook pipeline first,
+    before the project's engine tunes the allocator of this process)."""
     check(images, batch_size)
     data.fetch()
-    print(f"device: {io.device_name(torch.device('cpu'))}, torch {torch.__version__}")
-    print(f"timing {images:,} training images per pipeline, Adam, batch {batch_size}")
+    threads = torch.get_num_threads()
     textbook = textbook_rate(images, batch_size)
     project = project_rate(images, batch_size)
+    gflops = sgemm_gflops()
+    jobs = max(1, min(2, os.cpu_count() or 1))  # `lenet run`'s default on this machine
+    one = parallel_rate(images, batch_size, jobs=1)
+    parallel = parallel_rate(images, batch_size, jobs) if jobs > 1 else one
     evals = eval_seconds()
-    jobs = max(1, min(2, os.cpu_count() or 1))
-    parallel = parallel_rate(images, batch_size, jobs)
-    # Adam 60 and 100 continue Adam 30, so the Adam runs cost 100 epochs, not 190.
-    others = sum(e for opt, e, *_ in experiments.TABLE2 if opt != "adam")
-    epochs = others + 100
-    total = epochs * (60000 / project + evals)
-    # --jobs 2: the Adam chain (100 epochs) beside the three 30-epoch runs (90), one thread each
-    longest = max(100, others) if jobs == 2 else epochs
-    total_jobs = longest * (60000 / parallel + evals * jobs)
-    print(f"textbook DataLoader pipeline: {textbook:10,.0f} images/s")
-    print(f"project in-memory pipeline:   {project:10,.0f} images/s")
-    print(f"ratio:                        {project / textbook:10.2f}x")
-    print(f"{jobs} processes at once, one thread each: {parallel:,.0f} images/s each")
-    print(
-        f"Table 2 at full length: {epochs} epochs (Adam 60 and 100 continue Adam 30): about "
-        f"{total / 60:.1f} min for one seed with one process, {total_jobs / 60:.1f} min with "
-        f"`lenet run optimizers --jobs {jobs}` ({3 * total_jobs / 60:.1f} min for seeds 0,1,2)"
-    )
+    flops = flops_per_image()
     return {
-        "textbook": textbook,
-        "project": project,
+        "device": io.device_name(torch.device("cpu")),
+        "torch": torch.__version__,
+        "threads": threads,
+        "batch_size": batch_size,
+        "images": images,
+        "textbook_images_per_s": textbook,
+        "project_images_per_s": project,
         "ratio": project / textbook,
-        "parallel": parallel,
-        "minutes": total / 60,
-        "minutes_jobs": total_jobs / 60,
+        "one_thread_images_per_s": one,
+        "parallel_jobs": jobs,
+        "parallel_images_per_s_each": parallel,
+        "sgemm_gflops": gflops,
+        "flops_per_training_image": flops,
+        "peak_fraction": project * flops / (gflops * 1e9),
+        "eval_seconds": evals,
+        "table2_seed_minutes": table2_minutes(parallel, evals, jobs),
     }
+
+
+def report(m: dict) -> str:
+    """The human format of `measure`'s numbers."""
+    return "\n".join(
+        [
+            f"device: {m['device']}, torch {m['torch']}, {m['threads']} threads",
+            f"{m['images']:,} training images per pipeline, Adam, batch {m['batch_size']}",
+            f"textbook DataLoader pipeline: {m['textbook_images_per_s']:10,.0f} images/s",
+            f"project engine:               {m['project_images_per_s']:10,.0f} images/s",
+            f"ratio:                        {m['ratio']:10.2f}x",
+            f"one thread:                   {m['one_thread_images_per_s']:10,.0f} images/s",
+            f"{m['parallel_jobs']} processes at once, one thread each: "
+            f"{m['parallel_images_per_s_each']:,.0f} images/s each",
+            f"fp32 2048x2048 matrix product: {m['sgemm_gflops']:.1f} GFLOP/s; a training image "
+            f"costs {m['flops_per_training_image'] / 1e6:.2f} MFLOP, so the engine runs at "
+            f"{100 * m['peak_fraction']:.0f}% of that",
+            f"test pass: {m['eval_seconds']:.2f} s per epoch",
+            f"Table 2, one seed at full length with `lenet run optimizers --jobs "
+            f"{m['parallel_jobs']}` (the Adam chain's 100 epochs the critical path): about "
+            f"{m['table2_seed_minutes']:.1f} min",
+        ]
+    )
+
+
+def main(images=20000, batch_size=64, fmt="text", output=None):
+    """Measure and print; with `output`, also write the numbers and what produced them to
+    that JSON file (the optimizer chapter reads `results/bench.json`)."""
+    m = measure(images, batch_size)
+    print(json.dumps(m, indent=2) if fmt == "json" else report(m))
+    if output:
+        record = {"bench": m, **io.provenance(torch.device("cpu"), data.data_checksums())}
+        io.write_json(output, record)
+    return m

@@ -154,7 +154,7 @@ def cmd_prune(args):
 def cmd_bench(args):
     from . import bench
 
-    bench.main(images=args.images, batch_size=args.batch_size)
+    bench.main(args.images, args.batch_size, fmt=args.format, output=args.output)
     return 0
 
 
@@ -244,6 +244,9 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="training speed against the textbook DataLoader pipeline")
     b.add_argument("--images", type=_positive, default=20000, help="images timed per pipeline")
     b.add_argument("--batch-size", type=_positive, default=64)
+    b.add_argument("--format", choices=("text", "json"), default="text")
+    b.add_argument("--output", type=Path, help="also write the numbers to this JSON file "
+                   "(results/bench.json is the one the optimizer chapter reads)")  # fmt: skip
     b.set_defaults(func=cmd_bench)
 
     q = sub.add_parser("predict", help="classify your own images of digits")

@@ -204,3 +204,11 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
         test_acc_sd=("test_acc", "std"),
         seconds=("seconds", "mean"),
     ).reset_index()
+
+
+def load_bench(results_dir=RESULTS) -> dict | None:
+    """The last `lenet bench --output results/bench.json`: its numbers under "bench" and what
+    produced them (optimizer chapter), or None where there is none."""
+    path = Path(results_dir) / "bench.json"
+    record_read(path)
+    return io.read_json(path, keys=("bench", "device_name", "started")) if path.exists() else None
