@@ -23,7 +23,7 @@ from .models import build_model
 
 # sdlm: the paper's procedure (sdlm.py); sdlm-exact: the same with the exact Gauss-Newton
 # diagonal as its curvature.
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "sdlm", "sdlm-exact")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adadelta", "sdlm", "sdlm-exact")
 MOMENTUM = 0.9  # the momentum of 'momentum' and 'nesterov' when none is given
 WITH_MOMENTUM = ("momentum", "nesterov")
 
@@ -36,7 +36,9 @@ def default_momentum(optimizer: str, momentum: float | None = None) -> float:
 
 
 def make_optimizer(name, params, lr, momentum=None, weight_decay=0.0, betas=(0.9, 0.999)):
-    """'sgd' (vanilla), 'momentum' (classic), 'nesterov' or 'adam' ('sdlm' is in sdlm.py).
+    """'sgd' (vanilla), 'momentum' (classic), 'nesterov', 'adam' or 'adadelta' (the optimizer
+    of pytorch/examples' MNIST script, the optimizer chapter's hypothesis for the notes' rate
+    of 1); 'sdlm' is in sdlm.py.
 
     All take torch's foreach path: one kernel per operation over all ten parameter tensors,
     bit for bit the per-tensor loop (tests/test_engine.py), about 10% faster on this CPU.
@@ -49,6 +51,8 @@ def make_optimizer(name, params, lr, momentum=None, weight_decay=0.0, betas=(0.9
         return torch.optim.SGD(params, momentum=momentum, nesterov=name == "nesterov", **kw)
     if name == "adam":
         return torch.optim.Adam(params, betas=betas, **kw)
+    if name == "adadelta":
+        return torch.optim.Adadelta(params, **kw)
     raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {name!r}")
 
 
@@ -131,10 +135,16 @@ def is_number(x) -> bool:
 
 
 def param_problems(
-    optimizer, lr, epochs, batch_size, n_train, momentum=None, weight_decay=0.0
+    optimizer, lr, epochs, batch_size, n_train, momentum=None, weight_decay=0.0, lr_gamma=1.0
 ) -> list[str]:
     """What is wrong with these hyperparameters, one phrase each (empty if nothing)."""
     problems = []
+    if not is_number(lr_gamma) or not 0 < lr_gamma <= 1:
+        problems.append(
+            f"lr_gamma (the rate's factor per epoch) must be in (0, 1], got {lr_gamma!r}"
+        )
+    elif lr_gamma != 1 and str(optimizer).startswith("sdlm"):
+        problems.append(f"{optimizer} has its own schedule: leave lr_gamma at 1")
     if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
         problems.append(f"optimizer {optimizer!r} is unknown: use one of {', '.join(OPTIMIZERS)}")
         optimizer = ""
@@ -171,11 +181,13 @@ def param_problems(
 
 
 def check_params(
-    optimizer, lr, epochs, batch_size, n_train, momentum=None, weight_decay=0.0
+    optimizer, lr, epochs, batch_size, n_train, momentum=None, weight_decay=0.0, lr_gamma=1.0
 ) -> None:
     """Refuse bad hyperparameters before any training, naming the problem and the fix, on
     one line."""
-    problems = param_problems(optimizer, lr, epochs, batch_size, n_train, momentum, weight_decay)
+    problems = param_problems(
+        optimizer, lr, epochs, batch_size, n_train, momentum, weight_decay, lr_gamma
+    )
     if problems:
         raise ValueError("bad parameters: " + "; ".join(problems))
 
@@ -189,20 +201,29 @@ class Diverged(ValueError):
 
 
 class TorchRule:
-    """A torch optimizer as a step rule of `fit`: one update per shuffled batch."""
+    """A torch optimizer as a step rule of `fit`: one update per shuffled batch; with
+    `lr_gamma` below 1 the rate is multiplied by it after every epoch (torch's StepLR)."""
 
-    def __init__(self, model, optimizer, lr, momentum, weight_decay, batch_size):
+    def __init__(self, model, optimizer, lr, momentum, weight_decay, batch_size, lr_gamma=1.0):
         self.opt = make_optimizer(optimizer, model.parameters(), lr, momentum, weight_decay)
         self.batch_size = batch_size
+        self.schedule = None
+        if lr_gamma != 1:
+            self.schedule = torch.optim.lr_scheduler.StepLR(self.opt, step_size=1, gamma=lr_gamma)
 
     def context(self):
         return contextlib.nullcontext()
 
     def state(self) -> dict:
-        return {"optimizer": self.opt.state_dict()}
+        state = {"optimizer": self.opt.state_dict()}
+        if self.schedule is not None:  # absent from the checkpoints of constant-rate runs
+            state["schedule"] = self.schedule.state_dict()
+        return state
 
     def resume(self, state: dict, checkpoint) -> None:
         self.opt.load_state_dict(state["optimizer"])
+        if self.schedule is not None:
+            self.schedule.load_state_dict(state["schedule"])
         for group in self.opt.param_groups:  # a checkpoint of the older per-tensor loop
             group["foreach"] = True
 
@@ -222,16 +243,18 @@ class TorchRule:
             self.opt.step()
             total_loss += loss.detach().double() * len(yb)
             correct += (model.decide(out.detach()) == yb).sum()
+        if self.schedule is not None:
+            self.schedule.step()
         seen = len(X)
         return total_loss.item() / seen, 100.0 * correct.item() / seen, seen
 
 
-def step_rule(model, optimizer, lr, momentum=None, weight_decay=0.0, batch_size=64):
+def step_rule(model, optimizer, lr, momentum=None, weight_decay=0.0, batch_size=64, lr_gamma=1.0):
     """The step rule `fit` trains with: a torch optimizer, or the paper's SDLM (sdlm.py)."""
     if optimizer.startswith("sdlm"):
         curvature = "exact" if optimizer == "sdlm-exact" else "paper"
         return sdlm.SDLM(model, eta0=lr, curvature=curvature)
-    return TorchRule(model, optimizer, lr, momentum, weight_decay, batch_size)
+    return TorchRule(model, optimizer, lr, momentum, weight_decay, batch_size, lr_gamma)
 
 
 def fit(
@@ -250,6 +273,7 @@ def fit(
     seed=0,
     checkpoint: str | Path | None = None,
     progress=True,
+    lr_gamma=1.0,
 ):
     """Train `model` on in-memory tensors and return one dict of metrics per epoch.
 
@@ -259,11 +283,12 @@ def fit(
     rule's state, shuffle and global RNG states, metrics) is written there atomically, and a
     run whose checkpoint exists resumes after its last epoch: its metrics are those of an
     uninterrupted run. A checkpoint of a shorter run of the same protocol continues to
-    `epochs`. `seconds` covers the training steps, not the evaluation.
+    `epochs`. `seconds` covers the training steps, not the evaluation. `lr_gamma` below 1
+    multiplies the rate by it after every epoch (pytorch/examples' MNIST schedule: 0.7).
     """
-    check_params(optimizer, lr, epochs, batch_size, len(X), momentum, weight_decay)
+    check_params(optimizer, lr, epochs, batch_size, len(X), momentum, weight_decay, lr_gamma)
     keep_freed_memory()
-    rule = step_rule(model, optimizer, lr, momentum, weight_decay, batch_size)
+    rule = step_rule(model, optimizer, lr, momentum, weight_decay, batch_size, lr_gamma)
     gen = torch.Generator().manual_seed(seed)
     history, start = [], 0
     if checkpoint is not None and Path(checkpoint).exists():

@@ -13,10 +13,10 @@ def small(mnist):
     return data.prepare(X), y, data.prepare(X_test), y_test
 
 
-def run(small, epochs, checkpoint=None, seed=0, optimizer="adam", lr=1e-3, model="notes"):
+def run(small, epochs, checkpoint=None, seed=0, optimizer="adam", lr=1e-3, model="notes", **kw):
     net = train.new_model(model, seed)
     history = train.fit(
-        net, *small, optimizer=optimizer, lr=lr, epochs=epochs, batch_size=50, seed=seed, checkpoint=checkpoint, progress=False,
+        net, *small, optimizer=optimizer, lr=lr, epochs=epochs, batch_size=50, seed=seed, checkpoint=checkpoint, progress=False, **kw,
     )  # fmt: skip
     return net, history
 
@@ -35,9 +35,10 @@ def test_other_seed_other_metrics(small):
     assert strip_time(run(small, 1, seed=0)[1]) != strip_time(run(small, 1, seed=1)[1])
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "adam"])
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "adam", "adadelta"])
 def test_every_optimizer_learns(small, optimizer):
-    lr = {"adam": 1e-3, "sgd": 0.1}.get(optimizer, 0.02)  # momentum 0.9: ten times the step
+    # momentum 0.9: ten times the step; Adadelta at pytorch/examples' rate
+    lr = {"adam": 1e-3, "sgd": 0.1, "adadelta": 1.0}.get(optimizer, 0.02)
     history = run(small, 2, optimizer=optimizer, lr=lr)[1]
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert history[-1]["test_acc"] > 30
@@ -53,6 +54,19 @@ def test_resume_equals_uninterrupted(small, tmp_path):
     assert strip_time(resumed) == strip_time(full)
     for a, b in zip(net_resumed.state_dict().values(), net_full.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_a_decaying_rate_resumes_exactly(small, tmp_path):
+    """pytorch/examples' schedule (Adadelta at 1, times 0.7 per epoch): the schedule's state
+    travels in the checkpoint, so an interrupted run ends as an uninterrupted one."""
+    ckpt = tmp_path / "checkpoint.pt"
+    kw = {"optimizer": "adadelta", "lr": 1.0, "lr_gamma": 0.7}
+    run(small, 1, checkpoint=ckpt, **kw)
+    assert train.load_checkpoint(ckpt)["schedule"]["last_epoch"] == 1
+    _, resumed = run(small, 3, checkpoint=ckpt, **kw)
+    _, full = run(small, 3, **kw)
+    _, constant = run(small, 3, optimizer="adadelta", lr=1.0)
+    assert strip_time(resumed) == strip_time(full) != strip_time(constant)
 
 
 def test_checkpoint_beyond_requested_epochs_is_refused(small, tmp_path):
@@ -83,6 +97,9 @@ def test_checkpoint_write_is_atomic(tmp_path):
         ({"optimizer": "momentum", "momentum": 0.0}, "'momentum' needs a momentum > 0"),
         ({"optimizer": "momentum", "momentum": 1.0}, "momentum must be in"),
         ({"optimizer": "sdlm", "batch_size": 64}, "batch_size must be 1"),
+        ({"lr_gamma": 0.0}, "lr_gamma .* must be in"),
+        ({"lr_gamma": 1.5}, "lr_gamma .* must be in"),
+        ({"optimizer": "sdlm", "batch_size": 1, "lr_gamma": 0.7}, "leave lr_gamma at 1"),
     ],
 )
 def test_bad_parameters_are_refused_before_training(small, kwargs, needle):
