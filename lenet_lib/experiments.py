@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
@@ -44,6 +44,8 @@ class Run:
     weight_decay: float = 0.0
     train_subset: int = 0
     test_subset: int = 0
+    # Added after the first runs (their params.json lack it: `stored_params`).
+    lr_gamma: float = 1.0
     run_id: str = field(default="", compare=False)
 
     def __post_init__(self):
@@ -57,6 +59,16 @@ class Run:
 
     def params(self):
         return asdict(self)
+
+
+# A field added later has the default that reproduces the runs made before it, so a
+# params.json without it stands for that default.
+DEFAULTS = {f.name: f.default for f in fields(Run) if f.default is not MISSING}
+
+
+def stored_params(params: dict) -> dict:
+    """The parameters a run's params.json records, with the defaults of fields added since."""
+    return DEFAULTS | params
 
 
 def run_id(run: Run) -> str:
@@ -84,7 +96,7 @@ def validate(run: Run, device=None) -> None:
     n_train = run.train_subset if train.is_int(run.train_subset) and run.train_subset > 0 else 0
     problems += train.param_problems(
         run.optimizer, run.lr, run.epochs, run.batch_size, n_train or data.SPLIT_SIZES["train"],
-        run.momentum, run.weight_decay,
+        run.momentum, run.weight_decay, run.lr_gamma,
     )  # fmt: skip
     if run.model not in ("notes", "paper"):
         problems.append(f"model must be 'notes' or 'paper', not {run.model!r}")
