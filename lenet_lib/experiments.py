@@ -327,8 +327,35 @@ def paper_runs(seeds=(0,), quick=False) -> list[Run]:
     return out
 
 
+# The notes' rate of 1, tested (optimizer chapter): pytorch/examples' MNIST script trains with
+# Adadelta at 1, the rate times 0.7 after every epoch, batches of 64, for 14 epochs; SGD at 1
+# stops learning with batches of 64 (the gap runs), so it runs here with batches of 1,024, for
+# Table 2's 30 epochs.
+RATE_ONE = [
+    # name, optimizer, lr_gamma, batch size, epochs
+    ("adadelta-lr1-g0.7", "adadelta", 0.7, 64, 14),
+    ("sgd-lr1-b1024", "sgd", 1.0, 1024, 30),
+]
+
+
+def rate_one_runs(seeds=(0,), quick=False) -> list[Run]:
+    """Two readings of the notes' rate of 1 (`quick`: one epoch on 1,000 training and 500
+    test images, same run ids)."""
+    out = []
+    for seed in seeds:
+        for name, opt, gamma, bs, epochs in RATE_ONE:
+            size = (
+                dict(epochs=1, train_subset=1000, test_subset=500) if quick else {"epochs": epochs}
+            )
+            r = Run("rate1", opt, 1.0, batch_size=min(bs, 500) if quick else bs, seed=seed,
+                    lr_gamma=gamma, **size)  # fmt: skip
+            out.append(_with_id(r, f"{name}-e{epochs}-s{seed}"))
+    return out
+
+
 EXPERIMENTS = {
     "optimizers": optimizer_runs,
+    "rate1": rate_one_runs,
     "gap": gap_runs,
     "capacity": capacity_runs,
     "largebatch": largebatch_runs,
