@@ -58,6 +58,7 @@ browser:
 reproduce: data
 	$(RUN) optimizers --seeds $(SEEDS) --jobs $(JOBS) --threads 1
 	$(RUN) gap --jobs $(JOBS) --threads 1
+	$(RUN) rate1 --seeds $(SEEDS) --jobs $(JOBS) --threads 1
 	$(RUN) largebatch --jobs $(JOBS) --threads 1
 	$(RUN) capacity --seeds 0,1 --jobs $(JOBS) --threads 1
 	$(RUN) paper --only $(PAPER_TWO) --jobs $(JOBS) --threads 2

@@ -363,7 +363,7 @@ def test_require_names_the_missing_runs_and_the_command(tmp_path):
 
 
 def test_chapter_07_says_which_runs_are_missing(tmp_path):
-    for experiment in ("optimizers", "gap", "largebatch"):
+    for experiment in ("optimizers", "gap", "rate1", "largebatch"):
         shutil.copytree(results.RESULTS / experiment, tmp_path / experiment)
     shutil.rmtree(tmp_path / "optimizers" / "sgd-e30-s2")
     assert results.missing_runs("optimizers", results.plan_ids("optimizers", (0, 1, 2)),
