@@ -251,6 +251,9 @@ def gap_runs(seeds=(0,), quick=False) -> list[Run]:
 CAPACITY_P = (500, 1000, 2000, 5000, 10000, 20000, 60000)
 CAPACITY_WIDTHS = (0.25, 0.5, 1.0, 2.0)
 CAPACITY_DECAYS = (1e-4, 1e-3, 1e-2)
+# AdamW's decoupled decay: each step multiplies the weights by 1 - lr * weight_decay, as SGD
+# at the same rate does for the notes' beta = weight_decay / 2 (capacity chapter).
+CAPACITY_ADAMW_DECAYS = (0.01, 0.1, 1.0)
 CAPACITY_FIXED_P = 5000
 
 
@@ -260,21 +263,23 @@ def capacity_epochs(P: int) -> int:
 
 def capacity_runs(seeds=(0, 1), quick=False) -> list[Run]:
     """Learning curves over P and over width, and weight decay, with Adam 1e-3, batch 64."""
-    grid = [(P, 1.0, 0.0) for P in CAPACITY_P]
-    grid += [(CAPACITY_FIXED_P, w, 0.0) for w in CAPACITY_WIDTHS if w != 1.0]
-    grid += [(CAPACITY_FIXED_P, 1.0, wd) for wd in CAPACITY_DECAYS]
+    grid = [(P, 1.0, 0.0, "adam") for P in CAPACITY_P]
+    grid += [(CAPACITY_FIXED_P, w, 0.0, "adam") for w in CAPACITY_WIDTHS if w != 1.0]
+    grid += [(CAPACITY_FIXED_P, 1.0, wd, "adam") for wd in CAPACITY_DECAYS]
+    grid += [(CAPACITY_FIXED_P, 1.0, wd, "adamw") for wd in CAPACITY_ADAMW_DECAYS]
     out = []
     for seed in seeds:
-        for P, width, wd in grid:
+        for P, width, wd, opt in grid:
             if quick and P > 2000:
                 continue
             epochs = 1 if quick else capacity_epochs(P)
             r = Run(
-                "capacity", "adam", 1e-3, epochs, batch_size=min(64, P), seed=seed, width=width,
+                "capacity", opt, 1e-3, epochs, batch_size=min(64, P), seed=seed, width=width,
                 weight_decay=wd, train_subset=P if P < 60000 else 0,
                 test_subset=500 if quick else 5000,
             )  # fmt: skip
-            out.append(_with_id(r, f"p{P}-w{width:g}-wd{wd:g}-s{seed}"))
+            decay = f"wd{wd:g}" if opt == "adam" else f"{opt}{wd:g}"
+            out.append(_with_id(r, f"p{P}-w{width:g}-{decay}-s{seed}"))
     return out
 
 

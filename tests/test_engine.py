@@ -40,7 +40,8 @@ def test_forward_of_other_activations_is_the_layer_by_layer_one(digits):
 
 
 @pytest.mark.parametrize(
-    "name,weight_decay", [("sgd", 0.0), ("momentum", 1e-4), ("nesterov", 0.0), ("adam", 1e-4)]
+    "name,weight_decay",
+    [("sgd", 0.0), ("momentum", 1e-4), ("nesterov", 0.0), ("adam", 1e-4), ("adamw", 0.1)],
 )
 def test_foreach_optimizers_equal_the_per_tensor_loop(digits, name, weight_decay):
     X, y = digits

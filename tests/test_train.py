@@ -35,7 +35,7 @@ def test_other_seed_other_metrics(small):
     assert strip_time(run(small, 1, seed=0)[1]) != strip_time(run(small, 1, seed=1)[1])
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "adam", "adadelta"])
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "adam", "adamw", "adadelta"])
 def test_every_optimizer_learns(small, optimizer):
     # momentum 0.9: ten times the step; Adadelta at pytorch/examples' rate
     lr = {"adam": 1e-3, "sgd": 0.1, "adadelta": 1.0}.get(optimizer, 0.02)
