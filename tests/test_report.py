@@ -68,3 +68,31 @@ def test_training_rate_is_total_images_over_total_seconds():
     per_pass, rate = report.training_rate(run_dir, 60_000)
     assert rate == pytest.approx(60_000 * len(m) / m["seconds"].sum())
     assert per_pass == pytest.approx(m["seconds"].mean())
+
+
+def test_a_seed_has_a_wall_time_only_when_made_in_one_go():
+    def runs(starts):
+        return pd.DataFrame(
+            {
+                "seed": 0,
+                "optimizer": ["adam", "adam", "sgd"],
+                "epochs": [30, 60, 30],
+                "seconds": [300.0, 600.0, 300.0],
+                "wall_seconds": [310.0, 320.0, 330.0],
+                "git_commit": ["a" * 40, "a" * 40, "b" * 40],
+                "started": [f"2026-11-27T10:{m:02d}:00+00:00" for m in starts],
+            }
+        )
+
+    in_one_go = report.seed_wall(runs([0, 5, 0])).loc[0]  # the second Adam run follows the first
+    assert in_one_go["wall"] == pytest.approx(5 + 320 / 60)
+    assert in_one_go["Adam chain"] == pytest.approx(630 / 60)
+    assert in_one_go["training"] == pytest.approx((600 + 300) / 60)  # Adam 60 holds Adam 30's
+    assert in_one_go["engine"] == "aaaaaaa, bbbbbbb"
+    assert np.isnan(report.seed_wall(runs([0, 30, 0])).loc[0, "wall"])  # an idle gap of 25 min
+
+
+def test_committed_seeds_wall_time_is_at_least_their_adam_chain():
+    walls = report.seed_wall(load_results("optimizers")).dropna(subset=["wall"])
+    assert len(walls) >= 1  # seed 0 was re-made in one go (issue 17)
+    assert (walls["wall"] >= walls["Adam chain"] - 1e-9).all()
