@@ -5,7 +5,7 @@ only what something reads, so results/ stays small."""
 import pytest
 import torch
 
-from lenet_lib import data, experiments, results, runner, train
+from lenet_lib import data, experiments, io, results, runner, train
 
 EXPERIMENTS = ("optimizers", "largebatch", "paper")
 
@@ -53,3 +53,23 @@ def test_finished_runs_keep_only_what_is_read():
 def test_results_fit_in_15_mb():
     size = sum(p.stat().st_size for p in results.RESULTS.rglob("*") if p.is_file())
     assert size <= 15e6, f"results/ holds {size / 1e6:.1f} MB"
+
+
+def test_every_run_names_a_commit_of_this_history():
+    """A run's params.json names the commit that made it; that commit must be reachable from
+    here, so that a reader can check it out (a branch's commit is kept by a merge)."""
+    import subprocess
+
+    root = results.RESULTS.parent
+    git = ["git", "-C", str(root)]
+    shallow = subprocess.run([*git, "rev-parse", "--is-shallow-repository"],
+                             capture_output=True, text=True)  # fmt: skip
+    if shallow.returncode or shallow.stdout.strip() != "false":
+        pytest.skip("needs the full git history")
+    missing = []
+    for params in sorted(results.RESULTS.glob("*/*/params.json")):
+        commit = io.read_json(params)["git_commit"].removesuffix("-dirty")
+        ok = subprocess.run([*git, "merge-base", "--is-ancestor", commit, "HEAD"])
+        if ok.returncode:
+            missing.append(f"{params.parent.relative_to(root)}: {commit}")
+    assert not missing, missing
