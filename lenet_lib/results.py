@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import io
+from .experiments import DEFAULTS
 from .inputs import record_read
 from .models import build_model
 
@@ -25,7 +26,7 @@ RESULT_COLUMNS = [
 # What the runs of one row of a table (one run id but the seed) must share.
 PROTOCOL = [
     "optimizer", "epochs", "lr", "batch_size", "momentum", "model", "width", "scaling",
-    "weight_decay", "train_subset", "test_subset",
+    "weight_decay", "train_subset", "test_subset", "init",
 ]  # fmt: skip
 
 
@@ -59,8 +60,9 @@ def load_results(experiment: str, results_dir=RESULTS) -> pd.DataFrame:
                 f"{summary.parent / 'params.json'}: 'parameters' is not an object: restore it "
                 f"(git checkout) or delete {summary.parent} and re-run it"
             )
+        params = DEFAULTS | p["parameters"]  # runs made before a field have its default
         rows.append(
-            {**s, **{k: v for k, v in p["parameters"].items() if k not in s}}
+            {**s, **{k: v for k, v in params.items() if k not in s}}
             | {k: p[k] for k in ("device_name", "torch", "git_commit", "started")}
             | {"threads": p.get("threads")}
             | {"run_dir": str(summary.parent), "row": re.sub(r"-s\d+$", "", s["run_id"])}
