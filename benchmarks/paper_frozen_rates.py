@@ -2,10 +2,9 @@
 pass 1? (issue 18, for chapter 09)
 
 Pass 2 of a run of `lenet run paper`, from that run's pass-1 weights (the checkpoint cache of
-`paper_saturation.py`, trained there if missing), in the run's own digit order, but with the
-rates that pass 1 used (estimated on the initial weights) instead of rates re-estimated on
-the pass-1 weights. The run's own pass 2 is in its metrics.csv (and is printed here, from the
-cache, when it holds pass 2). Also per layer: the median effective rate of pass 1 and the one
+`paper_saturation.py`, which trains passes 1 and 2 there if missing), in the run's own digit
+order, but with the rates that pass 1 used (estimated on the initial weights) instead of rates
+re-estimated on the pass-1 weights; beside it the run's own pass 2. Also per layer: the median effective rate of pass 1 and the one
 re-estimated for pass 2 (on pass 2's own curvature digits), and their ratio. `--train-subset N`
 trains on N digits instead of all 60,000; `--out` appends the table to a CSV file (chapter 09
 reads results/benchmarks/paper_frozen_rates.csv, written by the two calls below).
@@ -34,8 +33,8 @@ def main():
     p.add_argument("--cache", default=str(CACHE))
     p.add_argument("--out", help="append the table to this CSV file")
     args = p.parse_args()
-    for _ in passes(args.init, args.seed, 1, args.cache, args.eta0, args.train_subset):
-        pass  # pass 1's checkpoint, trained unless the cache holds it
+    for _ in passes(args.init, args.seed, 2, args.cache, args.eta0, args.train_subset):
+        pass  # the checkpoints of passes 1 and 2, trained unless the cache holds them
     folder = cache_folder(args.cache, args.init, args.seed, args.train_subset, args.eta0)
     X, y, X_test, y_test = data.load_run_data("paper", args.train_subset, 0, "cpu", args.seed)
     X, n = X.contiguous(), len(X)
@@ -70,14 +69,9 @@ def main():
     net.write_back()
     with sdlm._OneThread():
         _, test_acc = train.evaluate(model, X_test, y_test)
-    full = not args.train_subset and args.eta0 == 0.0005
-    prefix = "sdlm-pooled" if args.init == "pooled" else "sdlm"
-    name = f"{prefix}-e20-s{args.seed}" if full else f"{args.init}-s{args.seed}-n{n}"
-    own = folder / "pass2.pt"
-    own_err = float("nan")
-    if own.exists():
-        own_err = 100 - train.load_checkpoint(own)["history"][-1]["test_acc"]
-        print(f"{name}, pass 2 with its own rates: test error {own_err:.2f}%")
+    name = folder.name  # init, seed, and the subset and eta0 where not the runs'
+    own_err = 100 - train.load_checkpoint(folder / "pass2.pt")["history"][-1]["test_acc"]
+    print(f"{name}, pass 2 with its own rates: test error {own_err:.2f}%")
     print(f"{name}, pass 2 with pass 1's rates: test error {100 - test_acc:.2f}%")
     table = pd.DataFrame(medians).rename_axis("layer").reset_index()
     table = table.rename(columns={"pass 1": "rate_median_pass1", "pass 2": "rate_median_pass2"})

@@ -185,6 +185,16 @@ def plan_ids(experiment: str, seeds=(0,)) -> list[str]:
     return [run_id(r) for r in EXPERIMENTS[experiment](seeds=tuple(seeds))]
 
 
+def load_benchmark(name: str, results_dir=RESULTS) -> pd.DataFrame:
+    """The table a benchmark script recorded in `results/benchmarks/<name>.csv` (its `--out`):
+    chapter 09 reads `benchmarks/paper_frozen_rates.py`'s. The book never re-runs it."""
+    path = Path(results_dir) / "benchmarks" / f"{name}.csv"
+    record_read(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no {path}: run benchmarks/{name}.py with --out {path}")
+    return pd.read_csv(path)
+
+
 def load_metrics(run_dir) -> pd.DataFrame:
     """The per-epoch metrics of one run."""
     record_read(run_dir)
