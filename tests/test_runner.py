@@ -15,7 +15,7 @@ from conftest import ROOT
 
 from lenet_lib import experiments, io, runner, worker
 from lenet_lib.experiments import Run
-from lenet_lib.results import load_metrics, load_results
+from lenet_lib.results import load_benchmark, load_metrics, load_results
 
 
 def lenet(*args, timeout=900):
@@ -177,6 +177,15 @@ def test_missing_results_folder_says_how_to_make_it(tmp_path):
         load_results("optimizers", tmp_path)
     proc = lenet("results", "optimizers", "--results-dir", str(tmp_path))
     assert proc.returncode != 0 and "lenet run optimizers" in proc.stderr
+
+
+def test_a_benchmark_table_is_read_back_or_its_script_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run benchmarks/paper_frozen_rates.py with --out"):
+        load_benchmark("paper_frozen_rates", tmp_path)
+    (tmp_path / "benchmarks").mkdir()
+    table = pd.DataFrame({"run": ["pooled-s1"], "pass2_test_error_frozen": [1.5]})
+    table.to_csv(tmp_path / "benchmarks" / "paper_frozen_rates.csv", index=False)
+    pd.testing.assert_frame_equal(load_benchmark("paper_frozen_rates", tmp_path), table)
 
 
 def test_a_locked_run_is_left_alone(tmp_path):
