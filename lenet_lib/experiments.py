@@ -46,7 +46,7 @@ class Run:
     test_subset: int = 0
     # "default": the model's usual initial weights (for sdlm, `sdlm.INIT`); "pooled": the
     # paper's network with its S layers in +-2.4 / F_i (`models.LeNet5Paper`), sdlm only.
-    # Added after the first runs: their params.json lack it (`DEFAULTS`).
+    # Added after the first runs (their params.json lack it: `stored_params`).
     init: str = "default"
     run_id: str = field(default="", compare=False)
 
@@ -64,9 +64,13 @@ class Run:
 
 
 # A field added later has the default that reproduces the runs made before it, so a
-# params.json without it stands for that default (the runner's status, results.py).
+# params.json without it stands for that default.
 DEFAULTS = {f.name: f.default for f in fields(Run) if f.default is not MISSING}
-INITS = ("default", "pooled")
+
+
+def stored_params(params: dict) -> dict:
+    """The parameters a run's params.json records, with the defaults of fields added since."""
+    return DEFAULTS | params
 
 
 def run_id(run: Run) -> str:
@@ -75,6 +79,9 @@ def run_id(run: Run) -> str:
 
 def _with_id(run: Run, rid: str) -> Run:
     return Run(**{**asdict(run), "run_id": rid})
+
+
+INITS = ("default", "pooled")  # the values of Run.init
 
 
 def validate(run: Run, device=None) -> None:

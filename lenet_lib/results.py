@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import io
-from .experiments import DEFAULTS
+from .experiments import stored_params
 from .inputs import record_read
 from .models import build_model
 
@@ -60,9 +60,8 @@ def load_results(experiment: str, results_dir=RESULTS) -> pd.DataFrame:
                 f"{summary.parent / 'params.json'}: 'parameters' is not an object: restore it "
                 f"(git checkout) or delete {summary.parent} and re-run it"
             )
-        params = DEFAULTS | p["parameters"]  # runs made before a field have its default
         rows.append(
-            {**s, **{k: v for k, v in params.items() if k not in s}}
+            {**s, **{k: v for k, v in stored_params(p["parameters"]).items() if k not in s}}
             | {k: p[k] for k in ("device_name", "torch", "git_commit", "started")}
             | {"threads": p.get("threads")}
             | {"run_dir": str(summary.parent), "row": re.sub(r"-s\d+$", "", s["run_id"])}

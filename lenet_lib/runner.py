@@ -19,7 +19,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from . import data, io, train
-from .experiments import DEFAULTS, EXPERIMENTS, WEIGHTS_READ, Run, run_id, validate
+from .experiments import EXPERIMENTS, WEIGHTS_READ, Run, run_id, stored_params, validate
 from .worker import KERNEL, NOTEBOOK, TOKEN, compact_notebook, execute  # noqa: F401 (tests)
 
 RESULTS = io.RESULTS
@@ -45,7 +45,8 @@ def status(run_dir: Path, run: Run) -> str:
     A folder that holds a run with other parameters is refused rather than overwritten.
     """
     if (run_dir / "params.json").exists():
-        stored = DEFAULTS | io.read_json(run_dir / "params.json")["parameters"]
+        p = io.read_json(run_dir / "params.json", keys=("parameters",))
+        stored = stored_params(p["parameters"])
         wanted = run.params() | {"run_id": run_id(run)}
         if {k: stored.get(k) for k in wanted} != wanted:
             raise ValueError(
@@ -327,7 +328,7 @@ def _plan_chain(run: Run) -> list[Run]:
 
 
 def _stored_run(run_dir: Path) -> Run:
-    p = DEFAULTS | io.read_json(run_dir / "params.json")["parameters"]
+    p = stored_params(io.read_json(run_dir / "params.json", keys=("parameters",))["parameters"])
     return Run(**{k: p[k] for k in Run.__dataclass_fields__ if k in p})
 
 
