@@ -227,7 +227,8 @@ class LeNet5Paper(LeNet5):
     Parameters
     ----------
     init : 'printed' (weights and biases uniform in +-2.4 / F_i, F_i the fan-in of the unit
-        the weight feeds, as Appendix A prints it) or 'sqrt' (+-2.4 / sqrt(F_i))
+        the weight feeds, as Appendix A prints it), 'sqrt' (+-2.4 / sqrt(F_i)) or 'pooled'
+        ('sqrt', but S2 and S4 in +-2.4 / F_i: the same draws, halved)
     init_seed : draw the weights from a generator seeded by it (None: torch's global one)
     scaling : as for `LeNet5`; the paper's own by default
     """
@@ -237,36 +238,45 @@ class LeNet5Paper(LeNet5):
         if init not in INITS:
             raise ValueError(f"init must be one of {', '.join(INITS)}, not {init!r}")
         self.init = init
-        self._init_paper(init == "sqrt", init_seed)
+        self._init_paper(init, init_seed)
 
     def _head(self, n6):
         return RBF(digit_bitmaps())
 
-    def _init_paper(self, sqrt: bool, seed: int | None):
-        """Every weight uniform in +-2.4 / sqrt(F_i) (`sqrt`) or +-2.4 / F_i.
+    def _init_paper(self, init: str, seed: int | None):
+        """Every weight uniform in +-2.4 / sqrt(F_i) ('sqrt') or +-2.4 / F_i ('printed');
+        'pooled': as 'sqrt', but S2 and S4 in +-2.4 / F_i.
 
         Appendix A of the paper prints 2.4 / F_i and gives as its reason that every unit's
         weighted sum should start with the same spread, in the working range of the sigmoid.
         A sum of F_i terms spreads as sqrt(F_i) times one term, so that reason calls for
         1 / sqrt(F_i); under 1 / F_i a unit's weighted sum shrinks as 1 / sqrt(F_i), and
         chapter 09 shows that the paper's own procedure then stalls within a few digits.
+        The same reason gives 1 / F_i for an S unit: its one coefficient multiplies the sum
+        of its 2x2 block, whose four inputs, neighbouring outputs of C1 or C3, are nearly
+        equal, so that sum spreads up to F_i = 4 times one input, not sqrt(F_i) times
+        (`sdlm.layer_spread` measures it; chapter 09 trains from it).
         """
         gen = None if seed is None else torch.Generator().manual_seed(seed)
-        scale = math.sqrt if sqrt else float
 
         def draw(shape, bound):
             return (torch.rand(shape, generator=gen) * 2 - 1) * bound
 
+        def scale(fan_in, name=""):
+            if init == "printed" or (init == "pooled" and name in ("s2", "s4")):
+                return fan_in
+            return fan_in.sqrt() if torch.is_tensor(fan_in) else math.sqrt(fan_in)
+
         with torch.no_grad():
             for name in ("c1", "s2", "s4", "c5", "f6"):
                 layer = getattr(self, name)
-                bound = 2.4 / scale(_inputs_per_unit(layer) - 1)
+                bound = 2.4 / scale(_inputs_per_unit(layer) - 1, name)
                 for p in layer.parameters():
                     p.copy_(draw(p.shape, bound))
             # C3's maps read 3, 4 or 6 S2 maps: each its own fan-in.
             c3 = self.c3
             fan = c3.table.sum(1).double() * 25  # 75, 100 or 150 inputs per C3 map
-            bound = 2.4 / (fan.sqrt() if sqrt else fan)
+            bound = 2.4 / scale(fan)
             c3.weight.copy_(draw(c3.weight.shape, 1.0) * bound[c3.out_idx].view(-1, 1, 1))
             c3.bias.copy_(draw(c3.bias.shape, 1.0) * bound)
 
@@ -284,7 +294,7 @@ class LeNet5Paper(LeNet5):
         return torch.softmax(-out, 1)
 
 
-INITS = ("printed", "sqrt")
+INITS = ("printed", "sqrt", "pooled")
 
 
 def map_loss(penalties: torch.Tensor, y: torch.Tensor, j: float = 1.0) -> torch.Tensor:

@@ -114,11 +114,12 @@ def mean_curves(results: pd.DataFrame) -> dict:
 
 def paper_groups(runs: pd.DataFrame) -> pd.DataFrame:
     """The paper experiment's runs (chapter 09) grouped by row: the curvature, the initial
-    weights (a run that records none started from `sdlm.INIT`), the first passes' global
-    rate as a fraction of the paper's, and over the seeds the mean, spread and extremes of
-    the test error and of the training error of the last pass, in %. Best row first."""
+    weights (`models.LeNet5Paper`'s init: a run's init "default" is `sdlm.INIT`), the first
+    passes' global rate as a fraction of the paper's, and over the seeds the mean, spread and
+    extremes of the test error and of the training error of the last pass, in %. Best row
+    first."""
     r = runs.assign(
-        init=runs["init"].fillna(INIT) if "init" in runs else INIT,
+        init=runs["init"].fillna("default").replace({"default": INIT}) if "init" in runs else INIT,
         test_error=100 - runs["test_acc"],
         train_error=100 - runs["train_acc"],
     )

@@ -26,7 +26,7 @@ RESULT_COLUMNS = [
 # What the runs of one row of a table (one run id but the seed) must share.
 PROTOCOL = [
     "optimizer", "epochs", "lr", "batch_size", "momentum", "model", "width", "scaling",
-    "weight_decay", "train_subset", "test_subset",
+    "weight_decay", "train_subset", "test_subset", "lr_gamma", "init",
 ]  # fmt: skip
 
 
@@ -182,6 +182,16 @@ def plan_ids(experiment: str, seeds=(0,)) -> list[str]:
     if experiment not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {experiment!r}: use one of {', '.join(EXPERIMENTS)}")
     return [run_id(r) for r in EXPERIMENTS[experiment](seeds=tuple(seeds))]
+
+
+def load_benchmark(name: str, results_dir=RESULTS) -> pd.DataFrame:
+    """The table a benchmark script recorded in `results/benchmarks/<name>.csv` (its `--out`):
+    chapter 09 reads `benchmarks/paper_frozen_rates.py`'s. The book never re-runs it."""
+    path = Path(results_dir) / "benchmarks" / f"{name}.csv"
+    record_read(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no {path}: run benchmarks/{name}.py with --out {path}")
+    return pd.read_csv(path)
 
 
 def load_metrics(run_dir) -> pd.DataFrame:

@@ -30,7 +30,9 @@ Choices where the paper is silent or ambiguous (the chapter repeats them):
 
 from __future__ import annotations
 
+import pandas as pd
 import torch
+import torch.nn.functional as F
 
 from .models import LeNet5Paper, map_loss
 from .sdlm_net import MU, NAMES, OUTPUT_CURVATURE, J, Net
@@ -45,8 +47,9 @@ LATER = 0.02
 # `init`): uniform in +-2.4 / sqrt(F_i), not the +-2.4 / F_i that the paper prints: with the
 # printed rule the paper's own procedure stalls within a few digits (chapter 09 shows it), and
 # the paper's stated reason for the rule (every weighted sum starting with the same spread)
-# calls for the square root. The runs' model is built with it (experiments.py); every
-# checkpoint's "sdlm" settings record the model's init.
+# calls for the square root. The runs' model is built with it (experiments.py) unless a run
+# asks for "pooled" (the same reason applied to the S layers, `models.LeNet5Paper`); every
+# checkpoint's "sdlm" settings record the model's init, and a run resumes only with its own.
 INIT = "sqrt"
 
 
@@ -104,6 +107,37 @@ def exact_ggn_diagonal(model: LeNet5Paper, X, labels) -> dict:
     return dict(zip(NAMES, (t / len(X) for t in total.values()), strict=True))
 
 
+def layer_spread(model: LeNet5Paper, X) -> pd.DataFrame:
+    """Per layer, over the digits X: the standard deviation of the pre-activations a, the
+    share (%) of them with |a| > 2 (f'(a) below a quarter of f'(0): saturated), and for S2
+    and S4 the effective fan-in of the coefficient, mean (sum of a 2x2 block)^2 over mean
+    (one input)^2: 4 for independent zero-mean inputs, 16 for four equal ones. Chapter 09
+    and `benchmarks/paper_saturation.py` follow the saturation with it."""
+    seen = {}
+    names = ("c1", "s2", "c3", "s4", "c5", "f6")
+    hooks = [
+        getattr(model, n).register_forward_hook(
+            lambda m, inp, out, n=n: seen.__setitem__(n, (inp[0], out))
+        )
+        for n in names
+    ]
+    try:
+        with torch.no_grad():
+            model(X)
+    finally:
+        for h in hooks:
+            h.remove()
+    rows = {}
+    for n in names:
+        x, a = seen[n]
+        row = {"std": a.std().item(), "saturated %": 100 * (a.abs() > 2).double().mean().item()}
+        if n in ("s2", "s4"):
+            block = F.avg_pool2d(x, 2) * 4
+            row["effective fan-in"] = ((block * block).mean() / (x * x).mean()).item()
+        rows[n.upper()] = row
+    return pd.DataFrame(rows).T
+
+
 class _F6(torch.nn.Module):
     """The model up to F6's outputs, for torch.func."""
 
@@ -113,12 +147,6 @@ class _F6(torch.nn.Module):
 
     def forward(self, x):
         return self.m.features(x)["f6"]
-
-
-# A fresh run starts from weights uniform in +-2.4 / sqrt(F_i), not the +-2.4 / F_i that the
-# paper prints and LeNet5Paper draws: with the printed rule the paper's own procedure stalls
-# within a few digits (chapter 09 shows it), and the paper's stated reason for the rule (every
-# weighted sum starting with the same spread) calls for the square root. Recorded in every
 
 
 class _OneThread:
@@ -190,16 +218,15 @@ class SDLM:
         return {"sdlm": self.settings}
 
     def resume(self, state: dict, checkpoint) -> None:
-        """Check that `state` was written with these settings; the run's init is the one it
-        started from (the checkpoint's), whatever the model handed over was drawn with."""
-        stored = dict(state.get("sdlm") or {})
-        init = stored.pop("init", None)
-        if stored != {k: v for k, v in self.settings.items() if k != "init"}:
+        """Check that `state` was written with these settings, the initialisation included:
+        a run resumes only from a model built with its own init (the weights themselves are
+        the checkpoint's)."""
+        stored = state.get("sdlm") or {}
+        if stored != self.settings:
             raise ValueError(
                 f"{checkpoint} was written with other SDLM settings ({state.get('sdlm')}), "
                 f"not {self.settings}: delete it or use another folder"
             )
-        self.settings["init"] = init
 
     def train_epoch(self, model, X, y, gen: torch.Generator, epoch: int):
         """One pass over (X, y); returns the running loss, accuracy (%) and digits seen."""

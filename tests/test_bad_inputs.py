@@ -121,6 +121,8 @@ def test_results_stay_in_the_project_wherever_the_data_is(tmp_path):
         ({"weight_decay": -0.1}, "weight_decay must be a finite number >= 0"),
         ({"momentum": "0.9", "optimizer": "momentum"}, "momentum must be in [0, 1), got '0.9'"),
         ({"scaling": 3}, "scaling must be a string"),
+        ({"init": "sqrt"}, "init 'sqrt' is unknown: use one of default, pooled"),
+        ({"init": "pooled"}, "init 'pooled' is for the sdlm optimizers only: use init 'default'"),
     ],
 )
 def test_validate_refuses_bad_parameters(change, needle):
@@ -162,6 +164,7 @@ def notebook(tmp_path, **params):
         ({"train_subset": -5}, "train_subset must be an integer from 0 (all) to 60000"),
         ({"width": 0}, "width must be above 1/12"),
         ({"device": "tpu"}, "device 'tpu' is unknown"),
+        ({"init": "pooled"}, "init 'pooled' is for the sdlm optimizers only"),
     ],
 )
 def test_the_notebook_refuses_bad_parameters_before_training(tmp_path, params, needle):

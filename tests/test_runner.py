@@ -15,7 +15,7 @@ from conftest import ROOT
 
 from lenet_lib import experiments, io, runner, worker
 from lenet_lib.experiments import Run
-from lenet_lib.results import load_metrics, load_results
+from lenet_lib.results import load_benchmark, load_metrics, load_results
 
 
 def lenet(*args, timeout=900):
@@ -98,15 +98,40 @@ def test_finished_runs_are_skipped(quick):
 
 
 def test_paper_experiment_runs_through_papermill(tmp_path):
-    """`lenet run paper --quick`: the paper's network and SDLM in the training notebook."""
-    rid = "sdlm-e20-s0"
-    proc = lenet("run", "paper", "--quick", "--only", rid, "--results-dir", str(tmp_path))
+    """`lenet run paper --quick`: the paper's network and SDLM in the training notebook, with
+    its default initialisation and with `init` 'pooled'."""
+    rid, pooled = "sdlm-e20-s0", "sdlm-pooled-e20-s0"
+    proc = lenet(
+        "run", "paper", "--quick", "--only", f"{rid},{pooled}", "--results-dir", str(tmp_path)
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    row = load_results("paper", tmp_path).set_index("run_id").loc[rid]
+    rows = load_results("paper", tmp_path).set_index("run_id")
+    row = rows.loc[rid]
     assert (row.optimizer, row.model, row.scaling, row.batch_size) == ("sdlm", "paper", "paper", 1)
     assert row.test_acc > 50  # one pass over 1,000 digits already reads most test digits
-    state = torch.load(tmp_path / "paper" / rid / "checkpoint.pt")
-    assert state["sdlm"]["eta0"] == 0.0005 and state["sdlm"]["init"] == "sqrt"
+    for r, init in ((rid, "sqrt"), (pooled, "pooled")):
+        state = torch.load(tmp_path / "paper" / r / "checkpoint.pt")
+        assert (state["sdlm"]["eta0"], state["sdlm"]["init"]) == (0.0005, init)
+    assert rows.loc[pooled, "init"] == "pooled" and row.init == "default"
+
+
+def test_runs_from_before_a_parameter_existed_stay_complete(tmp_path):
+    """A field added later (such as `init`) is absent from older params.json files: such a
+    run has the field's default and stays complete; with another value it is refused."""
+    run = Run("t", "adam", 1e-3, 1, run_id="old")
+    folder = tmp_path / "t" / "old"
+    older = {k: v for k, v in run.params().items() if k != "init"}
+    experiments.start_run(folder, older, torch.device("cpu"))
+    epoch = dict(epoch=1, train_loss=1.0, train_acc=50.0, test_loss=1.0, test_acc=50.0)
+    history = [epoch | dict(seconds=1.0, images_per_s=1.0)]
+    summary = experiments.finish_run(folder, older, history, (1.0, 50.0), time.time())
+    io.write_json(folder / "summary.json", summary | {"status": "complete"})
+    assert runner.status(folder, run) == "complete"
+    assert runner._stored_run(folder) == run
+    assert load_results("t", tmp_path).loc[0, "init"] == "default"
+    pooled = Run("t", "sdlm", 1e-3, 1, batch_size=1, model="paper", init="pooled", run_id="old")
+    with pytest.raises(ValueError, match="other parameters"):
+        runner.status(folder, pooled)
 
 
 def test_bad_parameters_refused_before_any_training(tmp_path):
@@ -152,6 +177,15 @@ def test_missing_results_folder_says_how_to_make_it(tmp_path):
         load_results("optimizers", tmp_path)
     proc = lenet("results", "optimizers", "--results-dir", str(tmp_path))
     assert proc.returncode != 0 and "lenet run optimizers" in proc.stderr
+
+
+def test_a_benchmark_table_is_read_back_or_its_script_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run benchmarks/paper_frozen_rates.py with --out"):
+        load_benchmark("paper_frozen_rates", tmp_path)
+    (tmp_path / "benchmarks").mkdir()
+    table = pd.DataFrame({"run": ["pooled-s1"], "pass2_test_error_frozen": [1.5]})
+    table.to_csv(tmp_path / "benchmarks" / "paper_frozen_rates.csv", index=False)
+    pd.testing.assert_frame_equal(load_benchmark("paper_frozen_rates", tmp_path), table)
 
 
 def test_a_locked_run_is_left_alone(tmp_path):
