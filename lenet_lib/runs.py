@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -59,6 +59,9 @@ class Run:
     weight_decay: float = 0.0
     train_subset: int = 0
     test_subset: int = 0
+    # "default": the weights the model is built with (sdlm redraws them, sdlm.fan_in_init);
+    # "pooled": sdlm.pooled_init. Added after the first runs: their params.json lack it.
+    init: str = "default"
     run_id: str = field(default="", compare=False)
 
     def protocol(self):
@@ -70,6 +73,11 @@ class Run:
     def params(self):
         d = asdict(self)
         return d
+
+
+# A parameter added later has the default that reproduces the runs made before it, so a
+# params.json without it stands for that default.
+DEFAULTS = {f.name: f.default for f in fields(Run) if f.default is not MISSING}
 
 
 # Table 2 of the notes. The notes give only the optimizers, the epochs, and a learning rate
@@ -223,14 +231,16 @@ EXPERIMENTS = {
 # sdlm.eta scales the schedule. The sdlm-exact runs change one thing, the curvature: the exact
 # Gauss-Newton diagonal instead of the paper's approximation of it, which is 3 to 6 times
 # smaller for the shared weights of C1 and C3 (chapter 09), to test whether that explains
-# the collapse.
+# the collapse. The sdlm-pooled runs change only the initial range of the S2 and S4
+# coefficients and biases (sdlm.pooled_init), at the paper's rates.
 PAPER_RUNS = {
-    "sdlm": ("sdlm", 0.0005),
-    "sdlm-eta2e-04": ("sdlm", 0.0002),
-    "sdlm-eta1e-04": ("sdlm", 0.0001),
-    "sdlm-eta5e-05": ("sdlm", 0.00005),
-    "sdlm-exact": ("sdlm-exact", 0.0005),
-    "sdlm-exact-eta1e-04": ("sdlm-exact", 0.0001),
+    "sdlm": ("sdlm", 0.0005, "default"),
+    "sdlm-eta2e-04": ("sdlm", 0.0002, "default"),
+    "sdlm-eta1e-04": ("sdlm", 0.0001, "default"),
+    "sdlm-eta5e-05": ("sdlm", 0.00005, "default"),
+    "sdlm-exact": ("sdlm-exact", 0.0005, "default"),
+    "sdlm-exact-eta1e-04": ("sdlm-exact", 0.0001, "default"),
+    "sdlm-pooled": ("sdlm", 0.0005, "pooled"),
 }
 
 
@@ -241,10 +251,10 @@ def paper_runs(seeds=(0,), quick=False) -> list[Run]:
     size = dict(epochs=1, train_subset=1000, test_subset=500) if quick else dict(epochs=20)
     out = []
     for s in seeds:
-        for name, (optimizer, eta0) in PAPER_RUNS.items():
+        for name, (optimizer, eta0, init) in PAPER_RUNS.items():
             r = Run(
                 "paper", optimizer, eta0, batch_size=1, model="paper", scaling="paper", seed=s,
-                **size,
+                init=init, **size,
             )  # fmt: skip
             out.append(_with_id(r, f"{name}-e20-s{s}"))
     return out
@@ -386,7 +396,9 @@ def load_run_data(scaling="standard", train_subset=0, test_subset=0, device="cpu
 def validate(run: Run) -> None:
     """Refuse bad parameters before any training."""
     n_train = run.train_subset or 60000
-    train.check_params(run.optimizer, run.lr, run.epochs, run.batch_size, n_train, run.momentum)
+    train.check_params(
+        run.optimizer, run.lr, run.epochs, run.batch_size, n_train, run.momentum, run.init
+    )
     if run.model not in ("notes", "paper"):
         raise ValueError(f"model must be 'notes' or 'paper', not {run.model!r}")
     if run.scaling not in data.TRANSFORMS:
@@ -414,7 +426,7 @@ def status(run_dir: Path, run: Run) -> str:
     A folder that holds a run with other parameters is refused rather than overwritten.
     """
     if (run_dir / "params.json").exists():
-        stored = read_json(run_dir / "params.json")["parameters"]
+        stored = DEFAULTS | read_json(run_dir / "params.json")["parameters"]
         wanted = run.params() | {"run_id": run_id(run)}
         if {k: stored.get(k) for k in wanted} != wanted:
             raise ValueError(
@@ -585,8 +597,9 @@ def load_results(experiment: str, results_dir=RESULTS) -> pd.DataFrame:
         if s.get("status") != "complete":
             continue
         p = read_json(summary.parent / "params.json")
+        params = DEFAULTS | p["parameters"]
         rows.append(
-            {**s, **{k: v for k, v in p["parameters"].items() if k not in s}}
+            {**s, **{k: v for k, v in params.items() if k not in s}}
             | {k: p[k] for k in ("device_name", "torch", "git_commit", "started")}
             | {"run_dir": str(summary.parent), "row": re.sub(r"-s\d+$", "", s["run_id"])}
         )

@@ -39,6 +39,7 @@ import math
 import time
 from pathlib import Path
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
@@ -413,9 +414,11 @@ class _F6(torch.nn.Module):
 # A fresh run starts from weights uniform in +-2.4 / sqrt(F_i), not the +-2.4 / F_i that the
 # paper prints and LeNet5Paper draws: with the printed rule the paper's own procedure stalls
 # within a few digits (chapter 09 shows it), and the paper's stated reason for the rule (every
-# weighted sum starting with the same spread) calls for the square root. Recorded in every
-# checkpoint's "sdlm" settings.
+# weighted sum starting with the same spread) calls for the square root. "pooled" applies the
+# same reason to the S layers too (`pooled_init`). Recorded in every checkpoint's "sdlm"
+# settings.
 INIT = "sqrt"
+INITS = ("sqrt", "pooled")
 
 
 def fan_in_init(model: LeNet5Paper, seed: int = 0, sqrt: bool = True) -> LeNet5Paper:
@@ -447,6 +450,58 @@ def fan_in_init(model: LeNet5Paper, seed: int = 0, sqrt: bool = True) -> LeNet5P
         c3.weight.copy_(draw(c3.weight.shape, 1.0) * bound[c3.out_idx].view(-1, 1, 1))
         c3.bias.copy_(draw(c3.bias.shape, 1.0) * bound)
     return model
+
+
+def pooled_init(model: LeNet5Paper, seed: int = 0) -> LeNet5Paper:
+    """`fan_in_init` (+-2.4 / sqrt(F_i)), then the coefficient and bias of S2 and S4 in
+    +-2.4 / F_i, F_i = 4: the same draws, halved. In place; returns `model`.
+
+    The reason for 1 / sqrt(F_i) is that a weighted sum of F_i inputs, each with its own
+    independent weight, has a variance over the draws of F_i r^2 / 3 times the inputs' mean
+    square, whatever their correlation. An S unit has one coefficient for the sum of its 2x2
+    block, so its variance is r^2 / 3 times the mean square of that sum: up to F_i^2 times
+    one input's when the four are equal, as neighbouring outputs of C1 and C3 nearly are
+    (`layer_spread` measures 12 to 15 on real digits). The same spread then needs
+    r = 2.4 / F_i. Chapter 09 uses it for the paper's network trained with SDLM.
+    """
+    fan_in_init(model, seed, sqrt=True)
+    with torch.no_grad():
+        for layer in (model.s2, model.s4):
+            fan_in = _inputs_per_unit(layer) - 1
+            for p in layer.parameters():
+                p.mul_(math.sqrt(fan_in) / fan_in)
+    return model
+
+
+def layer_spread(model: LeNet5Paper, X) -> pd.DataFrame:
+    """Per layer, over the digits X: the standard deviation of the pre-activations a, the
+    share (%) of them with |a| > 2 (f'(a) below a quarter of f'(0): saturated), and for S2
+    and S4 the effective fan-in of the coefficient, mean (sum of a 2x2 block)^2 over mean
+    (one input)^2: 4 for independent zero-mean inputs, 16 for four equal ones. Chapter 09
+    and `benchmarks/paper_saturation.py` follow the saturation with it."""
+    seen = {}
+    names = ("c1", "s2", "c3", "s4", "c5", "f6")
+    hooks = [
+        getattr(model, n).register_forward_hook(
+            lambda m, inp, out, n=n: seen.__setitem__(n, (inp[0], out))
+        )
+        for n in names
+    ]
+    try:
+        with torch.no_grad():
+            model(X)
+    finally:
+        for h in hooks:
+            h.remove()
+    rows = {}
+    for n in names:
+        x, a = seen[n]
+        row = {"std": a.std().item(), "saturated %": 100 * (a.abs() > 2).double().mean().item()}
+        if n in ("s2", "s4"):
+            block = F.avg_pool2d(x, 2) * 4
+            row["effective fan-in"] = ((block * block).mean() / (x * x).mean()).item()
+        rows[n.upper()] = row
+    return pd.DataFrame(rows).T
 
 
 class _OneThread:
@@ -500,6 +555,7 @@ def fit(
     progress=True,
     eta0=0.0005,
     curvature="paper",
+    init=INIT,
 ):
     """Train LeNet5Paper the paper's way and return one dict of metrics per pass, with the
     contract of `train.fit`: the same keys, a checkpoint after every pass (written
@@ -511,15 +567,18 @@ def fit(
     rates eta / (mu + h_kk), eta = `eta(epoch, eta0)`. train_loss and train_acc are running
     values (each digit scored before its update); `seconds` covers the curvature and the
     updates, not the evaluation. Runs on one CPU thread (see `_OneThread`). A fresh run
-    first redraws the weights as `INIT` says. `curvature`: "paper" (equations 22-25) or
-    "exact" (the exact Gauss-Newton diagonal, `_Net.curvature_exact`), the one change
+    first redraws the weights from `seed`: `init` "sqrt" (`fan_in_init`, every run before
+    "pooled" existed) or "pooled" (`pooled_init`). `curvature`: "paper" (equations 22-25)
+    or "exact" (the exact Gauss-Newton diagonal, `_Net.curvature_exact`), the one change
     chapter 09 tries on the paper's procedure.
     """
     if curvature not in CURVATURES:
         raise ValueError(f"curvature must be one of {', '.join(CURVATURES)}, not {curvature!r}")
+    if init not in INITS:
+        raise ValueError(f"init must be one of {', '.join(INITS)}, not {init!r}")
     from .train import evaluate, load_checkpoint, save_atomic
 
-    settings = {"eta0": float(eta0), "mu": MU, "n_curvature": N_CURVATURE, "j": J, "init": INIT}
+    settings = {"eta0": float(eta0), "mu": MU, "n_curvature": N_CURVATURE, "j": J, "init": init}
     if OUTPUT_CURVATURE != "exact":
         settings["output_curvature"] = OUTPUT_CURVATURE
     if curvature != "paper":  # absent from the paper-curvature runs' checkpoints
@@ -540,8 +599,8 @@ def fit(
         history, start = list(state["history"]), state["epoch"]
         if start > epochs:
             raise ValueError(f"{checkpoint} is at epoch {start}, beyond epochs={epochs}")
-    if start == 0 and INIT == "sqrt":
-        fan_in_init(model, seed, sqrt=True)
+    if start == 0:
+        (pooled_init if init == "pooled" else fan_in_init)(model, seed)
     X = X.contiguous()  # the step reads each digit's 5x5 patches by strides
     labels = y.tolist()
     bar = tqdm(

@@ -20,6 +20,9 @@ from .models import build_model
 # sdlm: the paper's procedure (sdlm.py); sdlm-exact: the same with the exact Gauss-Newton
 # diagonal as its curvature.
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "sdlm", "sdlm-exact")
+# default: the weights the model is built with (sdlm redraws them: sdlm.fan_in_init);
+# pooled: sdlm.pooled_init (chapter 09).
+INITS = ("default", "pooled")
 
 
 def make_optimizer(name, params, lr, momentum=0.9, weight_decay=0.0, betas=(0.9, 0.999)):
@@ -73,9 +76,13 @@ def load_checkpoint(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def check_params(optimizer, lr, epochs, batch_size, n_train, momentum=0.9):
+def check_params(optimizer, lr, epochs, batch_size, n_train, momentum=0.9, init="default"):
     """Refuse bad hyperparameters before any training, naming the problem and the fix."""
     problems = []
+    if init not in INITS:
+        problems.append(f"init {init!r} is unknown: use one of {', '.join(INITS)}")
+    elif init != "default" and not str(optimizer).startswith("sdlm"):
+        problems.append(f"init {init!r} is for the sdlm optimizers only: use init 'default'")
     if optimizer not in OPTIMIZERS:
         problems.append(f"optimizer {optimizer!r} is unknown: use one of {', '.join(OPTIMIZERS)}")
     if not isinstance(epochs, int) or epochs < 1:
@@ -109,6 +116,7 @@ def fit(
     seed=0,
     checkpoint: str | Path | None = None,
     progress=True,
+    init="default",
 ):
     """Train `model` on in-memory tensors and return one dict of metrics per epoch.
 
@@ -116,15 +124,18 @@ def fit(
     `seed`. With `checkpoint`, the state after each epoch (model, optimizer, shuffle and
     global RNG states, metrics) is written there atomically, and a run whose checkpoint
     exists resumes after its last epoch: its metrics are those of an uninterrupted run. A
-    checkpoint of a shorter run of the same protocol continues to `epochs`.
+    checkpoint of a shorter run of the same protocol continues to `epochs`. `init`: "default"
+    keeps the weights the model was built with (sdlm redraws them with `sdlm.fan_in_init`);
+    "pooled" is `sdlm.pooled_init`, for sdlm only.
     """
-    check_params(optimizer, lr, epochs, batch_size, len(X), momentum)
+    check_params(optimizer, lr, epochs, batch_size, len(X), momentum, init)
     if optimizer.startswith("sdlm"):  # the paper's own procedure (chapter 09) has its own loop
         from . import sdlm
 
         return sdlm.fit(
             model, X, y, X_test, y_test, epochs=epochs, seed=seed, checkpoint=checkpoint,
             progress=progress, eta0=lr, curvature="exact" if optimizer == "sdlm-exact" else "paper",
+            init=sdlm.INIT if init == "default" else init,
         )  # fmt: skip
     opt = make_optimizer(optimizer, model.parameters(), lr, momentum, weight_decay)
     gen = torch.Generator().manual_seed(seed)
