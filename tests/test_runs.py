@@ -106,14 +106,36 @@ def test_finished_runs_are_skipped(quick):
 
 
 def test_paper_experiment_runs_through_papermill(tmp_path):
-    """`lenet run paper --quick`: the paper's network and SDLM in the training notebook."""
-    rid = "sdlm-e20-s0"
-    proc = lenet("run", "paper", "--quick", "--only", rid, "--results-dir", str(tmp_path))
+    """`lenet run paper --quick`: the paper's network and SDLM in the training notebook, with
+    its default initialisation and with `init` 'pooled'."""
+    rid, pooled = "sdlm-e20-s0", "sdlm-pooled-e20-s0"
+    proc = lenet(
+        "run", "paper", "--quick", "--only", f"{rid},{pooled}", "--results-dir", str(tmp_path)
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    row = runs.load_results("paper", tmp_path).set_index("run_id").loc[rid]
+    rows = runs.load_results("paper", tmp_path).set_index("run_id")
+    row = rows.loc[rid]
     assert (row.optimizer, row.model, row.scaling, row.batch_size) == ("sdlm", "paper", "paper", 1)
     assert row.test_acc > 50  # one pass over 1,000 digits already reads most test digits
-    assert torch.load(tmp_path / "paper" / rid / "checkpoint.pt")["sdlm"]["eta0"] == 0.0005
+    for r, init in ((rid, "sqrt"), (pooled, "pooled")):
+        state = torch.load(tmp_path / "paper" / r / "checkpoint.pt")
+        assert (state["sdlm"]["eta0"], state["sdlm"]["init"]) == (0.0005, init)
+    assert rows.loc[pooled, "init"] == "pooled" and row.init == "default"
+
+
+def test_runs_from_before_a_parameter_existed_stay_complete(tmp_path):
+    """A parameter added later (such as `init`) is absent from older params.json files: such
+    a run has the parameter's default and stays complete; with another value it is refused."""
+    run = runs.Run("t", "adam", 1e-3, 1, run_id="old")
+    folder = tmp_path / "t" / "old"
+    older = {k: v for k, v in run.params().items() if k != "init"}
+    runs.start_run(folder, older, torch.device("cpu"))
+    epoch = dict(epoch=1, train_loss=1.0, train_acc=50.0, test_loss=1.0, test_acc=50.0)
+    runs.finish_run(folder, older, [epoch | dict(seconds=1.0, images_per_s=1.0)], (1, 50), 0)
+    assert runs.status(folder, run) == "complete"
+    assert runs.load_results("t", tmp_path).loc[0, "init"] == "default"
+    with pytest.raises(ValueError, match="other parameters"):
+        runs.status(folder, runs.Run("t", "sdlm", 1e-3, 1, init="pooled", run_id="old"))
 
 
 def test_bad_parameters_refused_before_any_training(tmp_path):

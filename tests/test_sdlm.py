@@ -231,3 +231,38 @@ def test_printed_initialisation_stalls_the_first_pass(digits):
             assert late < 0.6 * start
         else:
             assert late > 1.5 * start
+
+
+def test_pooled_init_gives_the_s_layers_the_spread_of_the_others(digits):
+    """The derivation of `pooled_init`, measured on 500 real digits: one S coefficient
+    multiplies the sum of four nearly equal inputs (effective fan-in near 16, not 4), so
+    with +-2.4 / sqrt(4) S4 starts far wider than the layers around it and half saturated;
+    with +-2.4 / 4 it starts like them."""
+    X = digits[0][:500]
+    sqrt = sdlm.layer_spread(paper_model(sqrt_init=True), X)
+    pooled_model = sdlm.pooled_init(train.new_model("paper", 0), 0)
+    pooled = sdlm.layer_spread(pooled_model, X)
+    assert (sqrt.loc[["S2", "S4"], "effective fan-in"] > 10).all()
+    others = ["C3", "C5", "F6"]
+    assert sqrt.loc["S4", "std"] > 1.5 * sqrt.loc[others, "std"].max()
+    assert sqrt.loc["S4", "saturated %"] > 35
+    assert pooled.loc["S4", "std"] <= pooled.loc[others, "std"].max()
+    assert (pooled["saturated %"] < 20).all()
+    # The same draws as fan_in_init, with the S coefficients and biases halved.
+    sqrt_weights = paper_model(sqrt_init=True).named_parameters()
+    for (name, a), b in zip(sqrt_weights, pooled_model.parameters(), strict=True):
+        assert torch.equal(a / 2 if name.startswith(("s2", "s4")) else a, b), name
+
+
+def test_a_checkpoint_resumes_only_with_its_own_init(digits, tmp_path):
+    X, y, X_test, y_test = digits
+    X, y = X[:100], y[:100]
+    kw = dict(optimizer="sdlm", lr=0.0005, batch_size=1, epochs=1, progress=False)
+    ck = tmp_path / "c.pt"
+    train.fit(paper_model(), X, y, X_test, y_test, checkpoint=ck, init="pooled", **kw)
+    assert train.load_checkpoint(ck)["sdlm"]["init"] == "pooled"
+    with pytest.raises(ValueError, match="other SDLM settings"):
+        train.fit(paper_model(), X, y, X_test, y_test, checkpoint=ck, **kw)
+    adam = kw | dict(optimizer="adam", lr=1e-3, batch_size=10)
+    with pytest.raises(ValueError, match="for the sdlm optimizers only"):
+        train.fit(paper_model(), X, y, X_test, y_test, init="pooled", **adam)
