@@ -38,7 +38,7 @@ reproduce: data
 	$(BIN)/lenet run largebatch --jobs $(JOBS)
 	$(BIN)/lenet run capacity --seeds 0,1 --jobs $(JOBS)
 	$(BIN)/lenet run paper --jobs $(JOBS)
-	$(BIN)/lenet run paper --seeds 1,2 --only sdlm-eta1e-04-e20-s1,sdlm-eta1e-04-e20-s2 --jobs $(JOBS)
+	$(BIN)/lenet run paper --seeds 1,2 --only sdlm-eta1e-04-e20-s1,sdlm-eta1e-04-e20-s2,sdlm-pooled-e20-s1,sdlm-pooled-e20-s2 --jobs $(JOBS)
 
 clean:
 	rm -rf _build
