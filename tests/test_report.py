@@ -55,11 +55,12 @@ def test_paper_groups_from_the_committed_runs_and_a_new_init():
     assert groups.loc["sdlm-exact-e20", "curvature"] == "exact"
     assert list(report.paper_groups(runs)["test_error"]) == sorted(groups["test_error"])
     # runs that record another init form their own row
-    new = seeds.assign(init="pooled", row="sdlm-pooled-e20", test_acc=99.2)
+    new = seeds.assign(init="printed", row="sdlm-printed-e20", test_acc=99.2)
     both = report.paper_groups(pd.concat([runs, new], ignore_index=True)).set_index("row")
-    assert both.loc["sdlm-pooled-e20", "init"] == "pooled"
+    assert both.loc["sdlm-printed-e20", "init"] == "printed"
     assert both.loc["sdlm-eta1e-04-e20", "init"] == "sqrt"
-    assert report.paper_groups(pd.concat([runs, new])).iloc[0]["row"] == "sdlm-pooled-e20"
+    assert both.loc["sdlm-pooled-e20", "init"] == "pooled"  # the committed pooled runs
+    assert report.paper_groups(pd.concat([runs, new])).iloc[0]["row"] == "sdlm-printed-e20"
 
 
 def test_training_rate_is_total_images_over_total_seconds():
