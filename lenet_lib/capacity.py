@@ -17,8 +17,8 @@ def n_params(width: float) -> int:
 
 
 def errors(results: pd.DataFrame) -> pd.DataFrame:
-    """Per run: P, width, weight decay, h, epochs, the images seen (P x epochs), and the
-    training and test error rates (fractions).
+    """Per run: P, width, optimizer (Adam's L2 or AdamW's decoupled decay), weight decay, h,
+    epochs, the images seen (P x epochs), and the training and test error rates (fractions).
 
     E_train is the final model on its own P training images (eval mode), E_test on the
     held-out test digits.
@@ -29,6 +29,7 @@ def errors(results: pd.DataFrame) -> pd.DataFrame:
             "seed": results["seed"],
             "P": results["train_subset"].replace(0, 60000).astype(int),
             "width": results["width"].astype(float),
+            "optimizer": results["optimizer"],
             "weight_decay": results["weight_decay"].astype(float),
             "epochs": results["epochs"].astype(int),
             "E_train": 1 - results["train_acc"] / 100,
@@ -38,7 +39,7 @@ def errors(results: pd.DataFrame) -> pd.DataFrame:
     df["h"] = df["width"].map(n_params)
     df["images"] = df["P"] * df["epochs"]
     df["gap"] = df["E_test"] - df["E_train"]
-    return df.sort_values(["weight_decay", "width", "P", "seed"], ignore_index=True)
+    return df.sort_values(["optimizer", "weight_decay", "width", "P", "seed"], ignore_index=True)
 
 
 def fit_law(x: np.ndarray, gap: np.ndarray) -> dict:
