@@ -69,28 +69,27 @@ def cluster(tmp_path):
 
 
 def kill_a_busy_worker(address: str, timeout=600) -> str:
-    """Kill (SIGKILL, with its nanny and kernel) a worker a few seconds into a run; return that
-    run's id."""
+    """Kill (SIGKILL, with its nanny and kernel) a worker whose run has started training (the
+    run's kernel wrote params.json in the worker's scratch folder, after the worker announced
+    the run); return that run's id."""
     from distributed import Client
+
+    def executing(dask_worker):
+        import tempfile
+
+        scratch = Path(tempfile.gettempdir()).glob(f"lenet-run-{os.getpid()}-*/run/params.json")
+        running = [str(ts.key) for ts in dask_worker.state.executing]
+        return os.getpid(), running, any(scratch)
 
     with Client(address, timeout="60s") as client:
         deadline = time.time() + timeout
         while time.time() < deadline:
-            busy = {w: keys for w, keys in client.processing().items() if keys}
-            if busy:
-                break
+            for pid, running, training in client.run(executing).values():
+                if len(running) == 1 and training:
+                    os.killpg(os.getpgid(pid), signal.SIGKILL)
+                    return running[0].rsplit("-", 1)[0]
             time.sleep(0.2)
-        else:
-            raise AssertionError("no run started on the cluster")
-        time.sleep(5)  # into the run: its kernel is up and training
-        worker = next(iter(busy))
-        pid, running = client.run(
-            lambda dask_worker: (os.getpid(), [str(ts.key) for ts in dask_worker.state.executing]),
-            workers=[worker],
-        )[worker]
-    assert len(running) == 1, running
-    os.killpg(os.getpgid(pid), signal.SIGKILL)
-    return running[0].rsplit("-", 1)[0]
+    raise AssertionError("no run started training on the cluster")
 
 
 @pytest.mark.slow

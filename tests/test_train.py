@@ -38,7 +38,7 @@ def test_other_seed_other_metrics(small):
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "adam", "adamw", "adadelta"])
 def test_every_optimizer_learns(small, optimizer):
     # momentum 0.9: ten times the step; Adadelta at pytorch/examples' rate
-    lr = {"adam": 1e-3, "sgd": 0.1, "adadelta": 1.0}.get(optimizer, 0.02)
+    lr = {"adam": 1e-3, "adamw": 1e-3, "sgd": 0.1, "adadelta": 1.0}.get(optimizer, 0.02)
     history = run(small, 2, optimizer=optimizer, lr=lr)[1]
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert history[-1]["test_acc"] > 30
