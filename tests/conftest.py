@@ -44,3 +44,19 @@ def quick(tmp_path_factory, mnist):
     proc = lenet("run", "optimizers", "--quick", "--results-dir", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, proc
+
+
+def training_notebook(tmp_path, **params):
+    """Execute the training notebook (chapter 06) with papermill on a small real run; return
+    its run folder."""
+    import papermill as pm
+
+    from lenet_lib import worker
+
+    run_dir = tmp_path / "run"
+    params = dict(epochs=1, train_subset=300, test_subset=100, run_dir=str(run_dir)) | params
+    pm.execute_notebook(
+        str(worker.NOTEBOOK), str(tmp_path / "out.ipynb"), parameters=params,
+        kernel_name=worker.KERNEL, cwd=str(ROOT), progress_bar=False,
+    )  # fmt: skip
+    return run_dir

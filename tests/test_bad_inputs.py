@@ -16,7 +16,7 @@ from pathlib import Path
 import papermill as pm
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, training_notebook
 from PIL import Image
 
 from lenet_lib import data, experiments, io, results, runner, train
@@ -147,16 +147,6 @@ def test_validate_checks_the_device():
     experiments.validate(run, device="cpu")
 
 
-def notebook(tmp_path, **params):
-    run_dir = tmp_path / "run"
-    params = dict(epochs=1, train_subset=300, test_subset=100, run_dir=str(run_dir)) | params
-    pm.execute_notebook(
-        str(runner.NOTEBOOK), str(tmp_path / "out.ipynb"), parameters=params,
-        kernel_name=runner.KERNEL, cwd=str(ROOT), progress_bar=False,
-    )  # fmt: skip
-    return run_dir
-
-
 @pytest.mark.parametrize(
     "params,needle",
     [
@@ -169,7 +159,7 @@ def notebook(tmp_path, **params):
 )
 def test_the_notebook_refuses_bad_parameters_before_training(tmp_path, params, needle):
     with pytest.raises(pm.PapermillExecutionError) as e:
-        notebook(tmp_path, **params)
+        training_notebook(tmp_path, **params)
     assert needle in str(e.value)
     assert not (tmp_path / "run" / "params.json").exists()
 

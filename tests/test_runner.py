@@ -11,7 +11,7 @@ import time
 import pandas as pd
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, training_notebook
 
 from lenet_lib import experiments, io, runner, worker
 from lenet_lib.experiments import Run
@@ -325,22 +325,10 @@ def test_prune_command(quick, tmp_path):
     assert proc.returncode != 0 and "no results in" in proc.stderr
 
 
-def papermill_run(tmp_path, **params):
-    import papermill as pm
-
-    run_dir = tmp_path / "run"
-    params = dict(epochs=1, train_subset=300, test_subset=100, run_dir=str(run_dir)) | params
-    pm.execute_notebook(
-        str(runner.NOTEBOOK), str(tmp_path / "out.ipynb"), parameters=params,
-        kernel_name=runner.KERNEL, cwd=str(ROOT), progress_bar=False,
-    )  # fmt: skip
-    return run_dir
-
-
 @pytest.mark.parametrize("optimizer,nesterov", [("momentum", False), ("nesterov", True)])
 def test_momentum_optimizers_train_with_momentum_09(tmp_path, mnist, optimizer, nesterov):
     """`papermill chapters/06_training_run.ipynb ... -p optimizer momentum`: 0.9, recorded."""
-    run_dir = papermill_run(tmp_path, optimizer=optimizer, lr=0.01)
+    run_dir = training_notebook(tmp_path, optimizer=optimizer, lr=0.01)
     assert io.read_json(run_dir / "params.json")["parameters"]["momentum"] == 0.9
     group = torch.load(run_dir / "checkpoint.pt")["optimizer"]["param_groups"][0]
     assert (group["momentum"], group["nesterov"]) == (0.9, nesterov)
@@ -350,7 +338,7 @@ def test_momentum_without_effect_is_refused_before_training(tmp_path, mnist):
     import papermill as pm
 
     with pytest.raises(pm.PapermillExecutionError, match="has no effect with optimizer 'sgd'"):
-        papermill_run(tmp_path, optimizer="sgd", lr=0.01, momentum=0.9)
+        training_notebook(tmp_path, optimizer="sgd", lr=0.01, momentum=0.9)
     assert not (tmp_path / "run" / "params.json").exists()
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
