@@ -264,10 +264,13 @@ def prepare(X: torch.Tensor, scaling: str = "standard", pad: bool = True) -> tor
 def batches(X, y, batch_size: int, generator: torch.Generator | None = None, shuffle=True):
     """Yield (X_batch, y_batch) over in-memory tensors, shuffled by `generator`.
 
-    Replaces a per-sample DataLoader: one randperm and slicing, no Python per image.
+    Replaces a per-sample DataLoader: one randperm and slicing, no Python per image. The
+    order is drawn on the CPU (the same for every device) and moved to X's device once, so a
+    GPU copies no indices per batch (on the CPU it is the same tensor).
     """
     n = len(X)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    order = order.to(X.device)
     for i in range(0, n, batch_size):
         idx = order[i : i + batch_size]
         yield X[idx], y[idx]
