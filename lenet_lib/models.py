@@ -332,7 +332,7 @@ def layer_table(model: LeNet5) -> pd.DataFrame:
     each output unit reads (bias included) summed over the units, so the sparse C3 counts
     only its connected maps. Used by the architecture chapter and `lenet params`.
     """
-    x = torch.zeros(1, 1, model.in_size, model.in_size)
+    x = torch.zeros(1, 1, model.in_size, model.in_size, device=next(model.parameters()).device)
     with torch.no_grad():
         feats = model.features(x)
     rows = []

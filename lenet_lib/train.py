@@ -12,6 +12,7 @@ import ctypes
 import ctypes.util
 import math
 import numbers
+import os
 import time
 from pathlib import Path
 
@@ -35,7 +36,9 @@ def default_momentum(optimizer: str, momentum: float | None = None) -> float:
     return MOMENTUM if optimizer in WITH_MOMENTUM else 0.0
 
 
-def make_optimizer(name, params, lr, momentum=None, weight_decay=0.0, betas=(0.9, 0.999)):
+def make_optimizer(
+    name, params, lr, momentum=None, weight_decay=0.0, betas=(0.9, 0.999), capturable=False
+):
     """'sgd' (vanilla), 'momentum' (classic), 'nesterov', 'adam', 'adamw' (Adam with decoupled
     weight decay: the capacity chapter's regulariser) or 'adadelta' (the optimizer of
     pytorch/examples' MNIST script, the optimizer chapter's hypothesis for the notes' rate of
@@ -43,9 +46,12 @@ def make_optimizer(name, params, lr, momentum=None, weight_decay=0.0, betas=(0.9
 
     All take torch's foreach path: one kernel per operation over all ten parameter tensors,
     bit for bit the per-tensor loop (tests/test_engine.py), about 10% faster on this CPU.
+    `capturable` keeps Adam's step counts on the GPU, so a CUDA graph can hold the step.
     """
     momentum = default_momentum(name, momentum)
     kw = {"lr": lr, "weight_decay": weight_decay, "foreach": True}
+    if capturable and name in ("adam", "adamw", "adadelta"):
+        kw["capturable"] = True
     if name == "sgd":
         return torch.optim.SGD(params, **kw)
     if name in WITH_MOMENTUM:
@@ -203,16 +209,38 @@ class Diverged(ValueError):
         self.epoch = epoch
 
 
+def cuda_graphs_wanted(device, lr_gamma=1.0) -> bool:
+    """Whether `fit` records each training step as one CUDA graph: on a GPU, at a constant rate
+    (a graph holds the rate it was recorded with), unless LENET_CUDA_GRAPHS=0."""
+    return (
+        torch.device(device).type == "cuda"
+        and lr_gamma == 1
+        and os.environ.get("LENET_CUDA_GRAPHS", "1") != "0"
+    )
+
+
 class TorchRule:
     """A torch optimizer as a step rule of `fit`: one update per shuffled batch; with
-    `lr_gamma` below 1 the rate is multiplied by it after every epoch (torch's StepLR)."""
+    `lr_gamma` below 1 the rate is multiplied by it after every epoch (torch's StepLR).
 
-    def __init__(self, model, optimizer, lr, momentum, weight_decay, batch_size, lr_gamma=1.0):
-        self.opt = make_optimizer(optimizer, model.parameters(), lr, momentum, weight_decay)
+    On a GPU (`cuda_graphs_wanted`) the full batches of an epoch replay one CUDA graph that
+    holds the whole step (gather the batch, forward, backward, update, running sums): one
+    launch a step instead of about fifty, the same operations (benchmarks/gpu_table2.py).
+    The CPU path is untouched.
+    """
+
+    def __init__(
+        self, model, optimizer, lr, momentum, weight_decay, batch_size, lr_gamma=1.0, graphs=False
+    ):
+        self.graphs = graphs
+        self.opt = make_optimizer(
+            optimizer, model.parameters(), lr, momentum, weight_decay, capturable=graphs
+        )
         self.batch_size = batch_size
         self.schedule = None
         if lr_gamma != 1:
             self.schedule = torch.optim.lr_scheduler.StepLR(self.opt, step_size=1, gamma=lr_gamma)
+        self.graph = None
 
     def context(self):
         return contextlib.nullcontext()
@@ -229,6 +257,8 @@ class TorchRule:
             self.schedule.load_state_dict(state["schedule"])
         for group in self.opt.param_groups:  # a checkpoint of the older per-tensor loop
             group["foreach"] = True
+            if "capturable" in group:  # a checkpoint made on the other path
+                group["capturable"] = self.graphs
 
     def train_epoch(self, model, X, y, gen: torch.Generator, epoch: int):
         """One epoch of shuffled batches; returns the running loss, accuracy (%) and images.
@@ -236,6 +266,8 @@ class TorchRule:
         The running sums stay on the device until the epoch ends (no host sync per batch);
         the loss sum is in float64 in batch order, as a Python float sum would be.
         """
+        if self.graphs:
+            return self._train_epoch_graphed(model, X, y, gen)
         total_loss = torch.zeros((), dtype=torch.float64, device=X.device)
         correct = torch.zeros((), dtype=torch.int64, device=X.device)
         for Xb, yb in data.batches(X, y, self.batch_size, gen):
@@ -251,13 +283,62 @@ class TorchRule:
         seen = len(X)
         return total_loss.item() / seen, 100.0 * correct.item() / seen, seen
 
+    def _step(self, model, X, y, idx, total_loss, correct):
+        Xb, yb = X.index_select(0, idx), y.index_select(0, idx)
+        out = model(Xb)
+        loss = model.loss(out, yb)
+        loss.backward()
+        self.opt.step()
+        total_loss.add_(loss.detach().double() * len(yb))
+        correct.add_((model.decide(out.detach()) == yb).sum())
 
-def step_rule(model, optimizer, lr, momentum=None, weight_decay=0.0, batch_size=64, lr_gamma=1.0):
+    def _train_epoch_graphed(self, model, X, y, gen):
+        """`train_epoch` on a GPU: the same shuffled batches; the first epoch runs three steps
+        eagerly (on a side stream, as CUDA graphs need) and records the fourth, which every
+        later full batch replays; a last, smaller batch runs eagerly."""
+        n, b = len(X), self.batch_size
+        order = torch.randperm(n, generator=gen).to(X.device)
+        if self.graph is None:
+            self.idx = torch.zeros(b, dtype=torch.int64, device=X.device)
+            self.sums = (
+                torch.zeros((), dtype=torch.float64, device=X.device),
+                torch.zeros((), dtype=torch.int64, device=X.device),
+            )
+        for t in self.sums:
+            t.zero_()
+        first = 0  # the first batch the graph runs
+        if self.graph is None:
+            first = min(3 * b, n // b * b)
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for start in range(0, first, b):
+                    self.idx.copy_(order[start : start + b])
+                    self.opt.zero_grad(set_to_none=True)
+                    self._step(model, X, y, self.idx, *self.sums)
+            torch.cuda.current_stream().wait_stream(side)
+            self.graph = torch.cuda.CUDAGraph()
+            self.opt.zero_grad(set_to_none=True)
+            with torch.cuda.graph(self.graph):
+                self._step(model, X, y, self.idx, *self.sums)
+        for start in range(first, n // b * b, b):
+            self.idx.copy_(order[start : start + b])
+            self.graph.replay()
+        if n % b:
+            self.opt.zero_grad(set_to_none=True)
+            self._step(model, X, y, order[n // b * b :], *self.sums)
+        total_loss, correct = self.sums
+        return total_loss.item() / n, 100.0 * correct.item() / n, n
+
+
+def step_rule(
+    model, optimizer, lr, momentum=None, weight_decay=0.0, batch_size=64, lr_gamma=1.0, graphs=False
+):
     """The step rule `fit` trains with: a torch optimizer, or the paper's SDLM (sdlm.py)."""
     if optimizer.startswith("sdlm"):
         curvature = "exact" if optimizer == "sdlm-exact" else "paper"
         return sdlm.SDLM(model, eta0=lr, curvature=curvature)
-    return TorchRule(model, optimizer, lr, momentum, weight_decay, batch_size, lr_gamma)
+    return TorchRule(model, optimizer, lr, momentum, weight_decay, batch_size, lr_gamma, graphs)
 
 
 def fit(
@@ -291,7 +372,8 @@ def fit(
     """
     check_params(optimizer, lr, epochs, batch_size, len(X), momentum, weight_decay, lr_gamma)
     keep_freed_memory()
-    rule = step_rule(model, optimizer, lr, momentum, weight_decay, batch_size, lr_gamma)
+    graphs = cuda_graphs_wanted(X.device, lr_gamma) and batch_size < len(X)
+    rule = step_rule(model, optimizer, lr, momentum, weight_decay, batch_size, lr_gamma, graphs)
     gen = torch.Generator().manual_seed(seed)
     history, start = [], 0
     if checkpoint is not None and Path(checkpoint).exists():

@@ -99,3 +99,24 @@ def test_a_checkpoint_of_the_per_tensor_loop_resumes_on_the_foreach_path(tmp_pat
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 def test_the_allocator_keeps_freed_memory_on_linux():
     assert train.keep_freed_memory()
+
+
+def test_cuda_graphs_only_on_a_gpu_at_a_constant_rate(monkeypatch):
+    assert not train.cuda_graphs_wanted(torch.device("cpu"))
+    assert train.cuda_graphs_wanted(torch.device("cuda:0"))
+    assert not train.cuda_graphs_wanted("cuda", lr_gamma=0.7)  # a graph holds its rate
+    monkeypatch.setenv("LENET_CUDA_GRAPHS", "0")
+    assert not train.cuda_graphs_wanted("cuda")
+
+
+def test_a_checkpoint_resumes_on_the_other_path(tmp_path, digits):
+    # A run made on the CPU continues on a GPU (and back): the optimizer takes the
+    # resuming path's capturable setting, not the checkpoint's.
+    X, y = digits
+    model = train.new_model(seed=0)
+    ckpt = tmp_path / "checkpoint.pt"
+    train.fit(model, X, y, X[:64], y[:64], epochs=1, checkpoint=ckpt, progress=False)
+    state = torch.load(ckpt, weights_only=True)
+    rule = train.TorchRule(model, "adam", 1e-3, None, 0.0, 64, graphs=True)
+    rule.resume(state, ckpt)
+    assert all(g["capturable"] is True for g in rule.opt.param_groups)

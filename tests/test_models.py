@@ -6,6 +6,7 @@ import math
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 import torch
 
@@ -181,3 +182,10 @@ def test_mlp_baseline_counts_and_shapes():
     assert sum(p.numel() for p in net.parameters()) == 1024 * 300 + 300 + 300 * 100 + 100 + 1010
     out = net(torch.zeros(5, 1, 32, 32))
     assert out.shape == (5, 10) and net.decide(out).shape == (5,)
+
+
+def test_the_layer_table_follows_the_model_to_its_device():
+    # The training notebook shows the table of a model already on its device (a GPU run
+    # failed here once): "meta" tensors stand in for a device other than the CPU (the
+    # paper's network reads its connection table's values, which meta tensors lack).
+    pd.testing.assert_frame_equal(layer_table(LeNet5().to("meta")), layer_table(LeNet5()))
