@@ -4,8 +4,11 @@ graph per step), then Table 2's 18 runs (three seeds) through `lenet run optimiz
     python benchmarks/gpu_table2.py --out DIR [--seeds 0,1,2] [--jobs 12] [--timeout 380]
 
 Writes DIR/gpu_table2.json (device, versions, rates, the wall time of the whole run and each
-run's test error and training seconds) and DIR/gpu_runs.tar.gz (each run's params.json,
-summary.json and metrics.csv; no checkpoints). Phases that fail are recorded, not fatal.
+run's summary), DIR/gpu_table2.csv (one row a run, with the setting beside it: what the
+optimizer chapter reads from results/benchmarks/) and DIR/gpu_runs.tar.gz (each run's
+params.json, summary.json and metrics.csv; no checkpoints). Phases that fail are recorded, not
+fatal. Start NVIDIA's MPS first (`nvidia-cuda-mps-control -d`, as root) to let the runs' kernels
+share the GPU at once rather than by turns; the report says whether it ran.
 """
 
 import argparse
@@ -19,6 +22,7 @@ import time
 import traceback
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from lenet_lib import data, io, train
@@ -59,6 +63,32 @@ def table2(out: Path, seeds: str, jobs: int, timeout: int, device: str, quick: b
     return {"returncode": proc.returncode, "wall_seconds": wall, "jobs": jobs, "runs": runs}
 
 
+def mps_running() -> bool:
+    """Whether NVIDIA's multi-process service runs here (its control daemon)."""
+    return (
+        subprocess.run(["pgrep", "-f", "nvidia-cuda-mps-control"], capture_output=True).returncode
+        == 0
+    )
+
+
+def runs_table(report: dict) -> pd.DataFrame:
+    """One row a run of the table2 phase, with the setting and the phase's rates beside it."""
+    rows = [{**r["summary"], "wall_seconds": r["summary"].get("wall_seconds")}
+            for r in report["table2"]["runs"]]  # fmt: skip
+    t = pd.DataFrame(rows)[["run_id", "optimizer", "epochs", "seed", "test_acc", "seconds"]]
+    return t.assign(
+        device_name=report["device_name"],
+        torch=report["torch"],
+        git_commit=report["git_commit"],
+        started=report["started"],
+        mps=report["mps"],
+        jobs=report["table2"]["jobs"],
+        table2_wall_seconds=report["table2"]["wall_seconds"],
+        eager_images_per_s=report["eager"]["images_per_s"],
+        graphed_images_per_s=report["graphed"]["images_per_s"],
+    )
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, required=True)
@@ -69,9 +99,14 @@ def main():
     ap.add_argument("--quick", action="store_true", help="small runs (a dry run of this script)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    report = {"torch": torch.__version__, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-              "git_commit": os.environ.get("GIT_COMMIT", "unknown"),
-              "device_name": io.device_name(torch.device(args.device)), "cpu_count": os.cpu_count()}  # fmt: skip
+    report = {
+        "torch": torch.__version__,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "git_commit": os.environ.get("GIT_COMMIT", "unknown"),
+        "device_name": io.device_name(torch.device(args.device)),
+        "cpu_count": os.cpu_count(),
+        "mps": mps_running(),
+    }
 
     def save():
         (args.out / "gpu_table2.json").write_text(json.dumps(report, indent=1))
@@ -92,6 +127,8 @@ def main():
     phase("graphed", lambda: fit_rate(X, y, X_test, y_test, graphs=True))
     phase("table2", lambda: table2(args.out, args.seeds, args.jobs, args.timeout, args.device,
                                    args.quick))  # fmt: skip
+    if "runs" in report["table2"]:
+        runs_table(report).to_csv(args.out / "gpu_table2.csv", index=False)
 
 
 if __name__ == "__main__":

@@ -83,6 +83,32 @@ def comparisons(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame([compare(results, a, b) for a, b in itertools.pairwise(order)])
 
 
+def device_rows(cpu: pd.DataFrame, gpu: pd.DataFrame) -> pd.DataFrame:
+    """Each row of Table 2 made twice, on the CPU (the committed runs) and on a GPU (the runs of
+    benchmarks/gpu_table2.py): mean test accuracies over the seeds, their difference and
+    whether it is within two standard errors (`compare`'s rule). Optimizer chapter."""
+    gpu = gpu.assign(row=gpu["run_id"].str.replace(r"-s\d+$", "", regex=True))
+    rows = []
+    for row in NOTES_TABLE2["row"]:
+        c = cpu.loc[cpu["row"] == row, "test_acc"].to_numpy()
+        g = gpu.loc[gpu["row"] == row, "test_acc"].to_numpy()
+        if not len(c) or not len(g):
+            continue
+        v = decide(within_se(2), g, c)
+        rows.append(
+            {
+                "row": row,
+                "seeds (CPU, GPU)": f"{len(c)}, {len(g)}",
+                "CPU": c.mean(),
+                "GPU": g.mean(),
+                "difference": g.mean() - c.mean(),
+                "standard error": standard_error(c, g),
+                "verdict": NOISE_WORDS.get(v.verdict, "unknown (one seed)"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def reached_at(results: pd.DataFrame) -> pd.DataFrame:
     """For each row of the notes' Table 2, the first epoch at which our run (each seed) first
     reaches the notes' test accuracy, and the number of updates that took."""
