@@ -97,3 +97,26 @@ def test_committed_seeds_wall_time_is_at_least_their_adam_chain():
     walls = report.seed_wall(load_results("optimizers")).dropna(subset=["wall"])
     assert len(walls) >= 1  # seed 0 was re-made in one go (issue 17)
     assert (walls["wall"] >= walls["Adam chain"] - 1e-9).all()
+
+
+def test_device_rows_set_each_row_made_on_a_gpu_beside_the_cpu_runs():
+    cpu = pd.DataFrame({"row": ["sgd-e30"] * 3, "test_acc": [99.0, 99.1, 99.2]})
+    gpu = pd.DataFrame({"run_id": [f"sgd-e30-s{s}" for s in range(3)], "test_acc": [99.05] * 3})
+    (r,) = report.device_rows(cpu, gpu).to_dict("records")
+    assert r["row"] == "sgd-e30" and r["seeds (CPU, GPU)"] == "3, 3"
+    assert r["difference"] == pytest.approx(-0.05)
+    assert r["standard error"] == pytest.approx(0.1 / np.sqrt(3))
+    assert r["verdict"] == "within the noise"
+    far = gpu.assign(test_acc=[99.6, 99.7, 99.8])
+    assert report.device_rows(cpu, far)["verdict"].item() == "larger than the noise"
+
+
+def test_the_committed_gpu_runs_are_table2_in_full():
+    from lenet_lib.results import load_benchmark
+
+    gpu = load_benchmark("gpu_table2")
+    for mps, runs in gpu.groupby("mps"):
+        assert len(runs) == 18 and runs["run_id"].is_unique, mps
+    assert gpu["device_name"].str.contains("NVIDIA").all()
+    table = report.device_rows(load_results("optimizers"), gpu[gpu["mps"]])
+    assert list(table["row"]) == list(report.NOTES_TABLE2["row"])
