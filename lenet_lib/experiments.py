@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import pandas as pd
@@ -374,6 +374,19 @@ def rate_one_runs(seeds=(0,), quick=False) -> list[Run]:
     return out
 
 
+def paper_adam_runs(seeds=(0,), quick=False) -> list[Run]:
+    """The paper's network (its scaling, initial weights, RBF output and loss) trained as
+    Table 2's Adam rows train the notes' network: Adam at 1e-3, batches of 64, 30, 60 and 100
+    epochs, one chain a seed (chapter 09: architecture apart from training). `quick`: as for
+    optimizer_runs."""
+    out = []
+    for r in optimizer_runs(seeds, quick):
+        if r.optimizer == "adam":
+            out.append(_with_id(replace(r, experiment="paperadam", model="paper",
+                                        scaling="paper"), r.run_id))  # fmt: skip
+    return out
+
+
 EXPERIMENTS = {
     "optimizers": optimizer_runs,
     "rate1": rate_one_runs,
@@ -381,13 +394,14 @@ EXPERIMENTS = {
     "capacity": capacity_runs,
     "largebatch": largebatch_runs,
     "paper": paper_runs,
+    "paperadam": paper_adam_runs,
 }
 # The experiments whose trained weights something reads: the handwriting chapter (08) and
 # `lenet predict` (optimizers), the paper chapter (09), and tests/test_committed_results.py
 # (optimizers, largebatch, paper). A finished run of another experiment keeps no checkpoint;
 # the capacity (03) and optimizer (07) chapters read only the metrics and summaries of
 # `capacity` and `gap`.
-WEIGHTS_READ = {"optimizers", "largebatch", "paper"}
+WEIGHTS_READ = {"optimizers", "largebatch", "paper", "paperadam"}
 
 
 def register(name, plan, keep_weights=True):
