@@ -353,3 +353,18 @@ def test_results_default_to_the_project_folder_wherever_the_data_is(tmp_path):
     parser = __import__("lenet_lib.cli").cli.parser()
     for command in (["run", "optimizers"], ["results", "optimizers"], ["predict", "x.png"]):
         assert parser.parse_args(command).results_dir == str(ROOT / "results")
+
+
+def test_a_finished_run_leaves_no_kernel_behind(tmp_path, mnist):
+    # nbclient keeps alive a kernel whose manager it is handed; the worker must shut it down,
+    # or every finished run's kernel stays in memory until the cluster closes.
+    import psutil
+
+    run = Run("optimizers", "adam", 1e-3, 1, train_subset=300, test_subset=100, run_id="k-s0")
+    me = psutil.Process()
+    before = {p.pid for p in me.children(recursive=True)}
+    out = worker.execute(run, str(tmp_path / "run"), "no-token", device="cpu")
+    assert out["status"] == "complete", out["error"]
+    time.sleep(1)
+    left = [p for p in me.children(recursive=True) if p.pid not in before and p.is_running()]
+    assert not [p for p in left if p.status() != psutil.STATUS_ZOMBIE], left
