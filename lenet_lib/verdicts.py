@@ -34,7 +34,8 @@ VERDICT_MEANING = {
     FAILS: "the criterion is missed, and so is its looser reading where one is stated.",
     UNCHECKABLE: (
         "the data here cannot decide: the files lack what the claim is about, a standard "
-        "error is unknown (one seed), or no chapter measures it; the reason is given."
+        "error is unknown (one seed) or so wide that the claimed value could as well be zero "
+        "or double, or no chapter measures it; the reason is given."
     ),
 }
 
@@ -162,8 +163,10 @@ KINDS = {  # each kind of criterion, explained once on the claims page
         "of the notes', taken to vary as one of our seeds does). For two means over seeds it "
         "is the square root of the sum of the two squared standard errors. The claim holds "
         "when the difference is at most k standard errors; with one seed the standard error "
-        "is unknown and the claim cannot be checked. There is no approximate band: a "
-        "difference the data resolve is a difference.",
+        "is unknown and the claim cannot be checked, and so it cannot when k standard errors "
+        "exceed the claimed value itself (a small error rate against scattered seeds): such "
+        "data would let the claim stand whether the true value were zero or double it. There "
+        "is no approximate band: a difference the data resolve is a difference.",
     ),
     "within_tol": (
         "stated tolerance",
@@ -324,6 +327,12 @@ def decide(
         else:
             ok, ratio = abs(d) <= crit.k * se, f"{abs(d) / se:.1f} standard errors"
         detail = f"difference {d:+.3g}, {ratio} (standard error {se:.2g})"
+        if ok and ref and crit.k * se > abs(ref):
+            detail += (
+                f": {crit.k:g} standard errors ({crit.k * se:.2g}) exceed the claimed value "
+                "itself, too wide to tell it from zero or from double"
+            )
+            return out(UNCHECKABLE, detail, _fmt(mean, fmt))
         return out(HOLDS if ok else FAILS, detail, _fmt(mean, fmt))
 
     if kind == "within_tol":

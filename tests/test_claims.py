@@ -43,6 +43,16 @@ def test_within_se_one_seed_is_never_holds():
     assert decide(claims.within_se(2), 0.95, 0.95).verdict == UNCHECKABLE  # a bare number too
 
 
+def test_within_se_too_wide_to_tell_the_claim_from_zero_or_double_cannot_be_checked():
+    # chapter 09's sdlm-pooled seeds: 2.07% mean against the paper's 0.95%, scattered so
+    # widely (one seed collapses) that two standard errors exceed 0.95 itself
+    v = decide(claims.within_se(2, binomial_n=10_000), [1.24, 3.71, 1.25], 0.95)
+    assert v.verdict == UNCHECKABLE and "zero or from double" in v.detail
+    # the same mean with tight seeds is a resolved difference, and near it a holding claim
+    assert decide(claims.within_se(2), [2.0, 2.07, 2.14], 0.95).verdict == FAILS
+    assert decide(claims.within_se(2), [0.9, 0.95, 1.0], 0.95).verdict == HOLDS
+
+
 def test_within_se_two_means_uses_the_standard_error_of_the_difference():
     a, b = [1.0, 2.0, 3.0], [2.0, 3.0, 4.0]  # sd 1 each, n 3: se of the difference sqrt(2/3)
     se = claims.standard_error(a, b)
