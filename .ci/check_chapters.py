@@ -1,14 +1,41 @@
 """Check chapter notebooks (a pre-commit hook): the standard `python3` kernel, so that they run in
 any Jupyter, Binder or Colab; exactly one code cell tagged `parameters`, which papermill injects
-into; and glue from `lenet_lib.book`, since `myst_nb` is missing outside the build (Colab).
+into; glue from `lenet_lib.book`, since `myst_nb` is missing outside the build (Colab); and no
+visible plumbing: a code cell that glues values but shows the reader nothing (no table, figure
+or printed line) must fold or drop its code (`hide-input` or `remove-input`).
 
 Usage: python .ci/check_chapters.py chapters/NN_topic.ipynb ...; exit status 1 on any problem.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import sys
+
+HIDDEN = {"remove-input", "hide-input", "remove-cell", "hide-cell"}
+SHOWS = {"print", "display", "show"}  # calls that put something in front of the reader
+
+
+def _name(call: ast.Call) -> str:
+    f = call.func
+    return f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+
+
+def glue_only(source: str) -> bool:
+    """Whether a cell glues values and shows nothing: no print/display call and no final
+    expression other than a glue call."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    calls = [_name(n) for n in ast.walk(tree) if isinstance(n, ast.Call)]
+    if not any(c.startswith("glue") for c in calls) or SHOWS & set(calls):
+        return False
+    last = tree.body[-1] if tree.body else None
+    if isinstance(last, ast.Expr):
+        return isinstance(last.value, ast.Call) and _name(last.value).startswith("glue")
+    return True
 
 
 def problems(path: str) -> list[str]:
@@ -34,6 +61,12 @@ def problems(path: str) -> list[str]:
         )
     for i, cell in enumerate(cells):
         source = "".join(cell.get("source", []))
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        if cell.get("cell_type") == "code" and not tags & HIDDEN and glue_only(source):
+            found.append(
+                f"{path}: cell {i} only glues values and shows nothing: tag it 'remove-input' "
+                "(or 'hide-input' where a reader may want the code)"
+            )
         if cell.get("cell_type") == "code" and "from myst_nb import" in source:
             found.append(
                 f"{path}: cell {i} imports myst_nb, which is missing outside the book's build; "

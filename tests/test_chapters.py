@@ -64,6 +64,12 @@ def test_chapter_check_passes_a_good_chapter_and_names_each_problem(tmp_path):
     result = _check(myst, tmp_path)
     assert result.returncode == 1 and "imports myst_nb" in result.stderr
 
+    plumbing = json.loads(json.dumps(nb))
+    hidden = next(c for c in plumbing["cells"] if "remove-input" in c["metadata"].get("tags", []))
+    hidden["metadata"]["tags"].remove("remove-input")
+    result = _check(plumbing, tmp_path)
+    assert result.returncode == 1 and "only glues values and shows nothing" in result.stderr
+
 
 def _nbconvert(tmp_path: Path, env: dict) -> dict:
     out = tmp_path / "out"
