@@ -83,26 +83,33 @@ def comparisons(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame([compare(results, a, b) for a, b in itertools.pairwise(order)])
 
 
-def device_rows(cpu: pd.DataFrame, gpu: pd.DataFrame) -> pd.DataFrame:
-    """Each row of Table 2 made twice, on the CPU (the committed runs) and on a GPU (the runs of
-    benchmarks/gpu_table2.py): mean test accuracies over the seeds, their difference and
-    whether it is within two standard errors (`compare`'s rule). Optimizer chapter."""
-    gpu = gpu.assign(row=gpu["run_id"].str.replace(r"-s\d+$", "", regex=True))
+def paired_rows(
+    a: pd.DataFrame, b: pd.DataFrame, names=("CPU", "GPU"), column: str = "test_acc"
+) -> pd.DataFrame:
+    """Each row of Table 2 made two ways: `column`'s mean over the seeds of each (the runs of
+    a results table, or of a benchmark's with run ids), their difference (b minus a) and
+    whether it is within two standard errors (`compare`'s rule). The optimizer chapter sets a
+    GPU's runs beside the CPU's; the paper chapter the paper's network beside the notes'."""
+
+    def with_row(t):
+        return t if "row" in t else t.assign(row=t["run_id"].str.replace(r"-s\d+$", "", regex=True))
+
+    a, b = with_row(a), with_row(b)
     rows = []
     for row in NOTES_TABLE2["row"]:
-        c = cpu.loc[cpu["row"] == row, "test_acc"].to_numpy()
-        g = gpu.loc[gpu["row"] == row, "test_acc"].to_numpy()
-        if not len(c) or not len(g):
+        x = a.loc[a["row"] == row, column].to_numpy()
+        y = b.loc[b["row"] == row, column].to_numpy()
+        if not len(x) or not len(y):
             continue
-        v = decide(within_se(2), g, c)
+        v = decide(within_se(2), y, x)
         rows.append(
             {
                 "row": row,
-                "seeds (CPU, GPU)": f"{len(c)}, {len(g)}",
-                "CPU": c.mean(),
-                "GPU": g.mean(),
-                "difference": g.mean() - c.mean(),
-                "standard error": standard_error(c, g),
+                "seeds": f"{len(x)}, {len(y)}",
+                names[0]: x.mean(),
+                names[1]: y.mean(),
+                "difference": y.mean() - x.mean(),
+                "standard error": standard_error(x, y),
                 "verdict": NOISE_WORDS.get(v.verdict, "unknown (one seed)"),
             }
         )

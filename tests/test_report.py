@@ -99,16 +99,16 @@ def test_committed_seeds_wall_time_is_at_least_their_adam_chain():
     assert (walls["wall"] >= walls["Adam chain"] - 1e-9).all()
 
 
-def test_device_rows_set_each_row_made_on_a_gpu_beside_the_cpu_runs():
+def test_paired_rows_set_each_row_made_two_ways_side_by_side():
     cpu = pd.DataFrame({"row": ["sgd-e30"] * 3, "test_acc": [99.0, 99.1, 99.2]})
     gpu = pd.DataFrame({"run_id": [f"sgd-e30-s{s}" for s in range(3)], "test_acc": [99.05] * 3})
-    (r,) = report.device_rows(cpu, gpu).to_dict("records")
-    assert r["row"] == "sgd-e30" and r["seeds (CPU, GPU)"] == "3, 3"
+    (r,) = report.paired_rows(cpu, gpu).to_dict("records")
+    assert r["row"] == "sgd-e30" and r["seeds"] == "3, 3"
     assert r["difference"] == pytest.approx(-0.05)
     assert r["standard error"] == pytest.approx(0.1 / np.sqrt(3))
     assert r["verdict"] == "within the noise"
     far = gpu.assign(test_acc=[99.6, 99.7, 99.8])
-    assert report.device_rows(cpu, far)["verdict"].item() == "larger than the noise"
+    assert report.paired_rows(cpu, far)["verdict"].item() == "larger than the noise"
 
 
 def test_the_committed_gpu_runs_are_table2_in_full():
@@ -118,5 +118,13 @@ def test_the_committed_gpu_runs_are_table2_in_full():
     for mps, runs in gpu.groupby("mps"):
         assert len(runs) == 18 and runs["run_id"].is_unique, mps
     assert gpu["device_name"].str.contains("NVIDIA").all()
-    table = report.device_rows(load_results("optimizers"), gpu[gpu["mps"]])
+    table = report.paired_rows(load_results("optimizers"), gpu[gpu["mps"]])
     assert list(table["row"]) == list(report.NOTES_TABLE2["row"])
+
+
+def test_paired_rows_name_their_columns_and_read_any_column():
+    a = pd.DataFrame({"row": ["adam-e30"] * 2, "err": [1.0, 1.2]})
+    b = pd.DataFrame({"row": ["adam-e30"] * 2 + ["adam-e60"] * 2, "err": [2.0, 2.2, 1, 1]})
+    t = report.paired_rows(a, b, names=("notes", "paper"), column="err")
+    assert list(t["row"]) == ["adam-e30"]  # a row made one way only is left out
+    assert t.loc[0, "notes"] == pytest.approx(1.1) and t.loc[0, "paper"] == pytest.approx(2.1)
