@@ -133,12 +133,11 @@ def validate(run: Run, device=None) -> None:
 
 def new_model(run: Run, device="cpu"):
     """The run's freshly initialised model, its weights drawn from the run's seed; the paper's
-    procedure starts from `sdlm.INIT`, or from the run's `init` where it names one."""
+    network starts from `sdlm.INIT` whatever trains it (so that its Adam runs differ from its
+    SDLM runs in the training alone), or from the run's `init` where it names one."""
     if run.model == "notes":
         return train.new_model("notes", run.seed, device, width=run.width, scaling=run.scaling)
-    init = {}
-    if run.optimizer.startswith("sdlm"):
-        init = dict(init=sdlm.INIT if run.init == "default" else run.init, init_seed=run.seed)
+    init = dict(init=sdlm.INIT if run.init == "default" else run.init, init_seed=run.seed)
     return train.new_model("paper", run.seed, device, scaling=run.scaling, **init)
 
 

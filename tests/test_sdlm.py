@@ -284,3 +284,15 @@ def test_a_checkpoint_resumes_only_with_its_own_init(digits, tmp_path):
     again = train.new_model("paper", 5, init="pooled", init_seed=5)
     train.fit(again, X, y, X_test, y_test, checkpoint=ck, epochs=2, **kw)
     assert train.load_checkpoint(ck)["epoch"] == 2
+
+
+def test_the_papers_network_starts_alike_whatever_trains_it():
+    # paperadam differs from the SDLM runs in the training alone (chapter 09)
+    from lenet_lib import experiments
+
+    adam = experiments.paper_adam_runs()[0]
+    sdlm_run = experiments.paper_runs()[0]
+    a, s = experiments.new_model(adam), experiments.new_model(sdlm_run)
+    assert a.init == s.init == sdlm.INIT
+    pairs = zip(a.state_dict().values(), s.state_dict().values(), strict=True)
+    assert all(torch.equal(x, y) for x, y in pairs)
