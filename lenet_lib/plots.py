@@ -190,3 +190,27 @@ def receptive_centres(digit, fields):
     ax.legend(fontsize=7, loc="lower left", bbox_to_anchor=(0, 1.01))
     ax.set(xlim=(0, side), ylim=(side, 0))
     return fig
+
+
+def squashing(x):
+    """The notes' figures 1 and 2 redrawn on the points `x` (chapter 05): the logistic sigmoid
+    S; then S beside tanh(x) = 2S(2x) - 1, the notes' 2S(x) - 1 and the paper's scaled tanh."""
+    import torch
+
+    from .models import scaled_tanh
+
+    S = 1 / (1 + np.exp(-x))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    axes[0].plot(x, S, color="C0", label="S(x)")
+    axes[1].plot(x, S, color="C0", label="S(x)")
+    axes[1].plot(x, np.tanh(x), color="C3", label="tanh(x) = 2S(2x) - 1")
+    axes[1].plot(x, 2 * S - 1, color="k", ls="--", label="2S(x) - 1 (the notes)")
+    paper = scaled_tanh(torch.tensor(x)).numpy()
+    axes[1].plot(x, paper, color="C2", ls=":", label="1.7159 tanh(2x/3) (the paper)")
+    titles = ["the sigmoid (notes' figure 1)", "tanh and the sigmoid (notes' figure 2)"]
+    for ax, title in zip(axes, titles, strict=True):
+        ax.axhline(0, color="0.8", lw=0.8)
+        ax.axvline(0, color="0.8", lw=0.8)
+        ax.set(title=title, xlabel="x")
+        ax.legend(fontsize=7)
+    return fig

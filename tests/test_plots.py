@@ -23,3 +23,12 @@ def test_glue_figure_gives_an_opaque_white_background():
     fig.patch.set_alpha(0.0)  # what the inline backend does
     plots.glue_figure("test_figure", fig)  # outside a kernel glue shows nothing
     assert fig.patch.get_facecolor() == (1.0, 1.0, 1.0, 1.0)
+
+
+def test_squashing_draws_the_sigmoid_and_four_curves_beside_it():
+    import numpy as np
+
+    fig = plots.squashing(np.linspace(-6, 6, 101))
+    left, right = fig.axes
+    assert len(left.lines) == 1 + 2 and len(right.lines) == 4 + 2  # curves and the two axes
+    plt.close(fig)
