@@ -259,7 +259,8 @@ def gap_runs(seeds=(0,), quick=False) -> list[Run]:
 
 # Capacity and generalization (capacity chapter): training-set size P at fixed capacity,
 # capacity (width multiplier) at fixed P, and weight decay at fixed P and width. Each run
-# sees about 200,000 images (at most 100 epochs), enough for the small sets to be fitted.
+# trains for 200,000 / P epochs, at least 5 and at most 100: 50,000 images at P = 500,
+# 100,000 at 1,000, 200,000 from 2,000 to 20,000 and 300,000 at 60,000 (capacity_epochs).
 CAPACITY_P = (500, 1000, 2000, 5000, 10000, 20000, 60000)
 CAPACITY_WIDTHS = (0.25, 0.5, 1.0, 2.0)
 CAPACITY_DECAYS = (1e-4, 1e-3, 1e-2)

@@ -190,3 +190,114 @@ def receptive_centres(digit, fields):
     ax.legend(fontsize=7, loc="lower left", bbox_to_anchor=(0, 1.01))
     ax.set(xlim=(0, side), ylim=(side, 0))
     return fig
+
+
+def squashing(x):
+    """The notes' figures 1 and 2 redrawn on the points `x` (chapter 05): the logistic sigmoid
+    S; then S beside tanh(x) = 2S(2x) - 1, the notes' 2S(x) - 1 and the paper's scaled tanh."""
+    import torch
+
+    from .models import scaled_tanh
+
+    S = 1 / (1 + np.exp(-x))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    axes[0].plot(x, S, color="C0", label="S(x)")
+    axes[1].plot(x, S, color="C0", label="S(x)")
+    axes[1].plot(x, np.tanh(x), color="C3", label="tanh(x) = 2S(2x) - 1")
+    axes[1].plot(x, 2 * S - 1, color="k", ls="--", label="2S(x) - 1 (the notes)")
+    paper = scaled_tanh(torch.tensor(x)).numpy()
+    axes[1].plot(x, paper, color="C2", ls=":", label="1.7159 tanh(2x/3) (the paper)")
+    titles = ["the sigmoid (notes' figure 1)", "tanh and the sigmoid (notes' figure 2)"]
+    for ax, title in zip(axes, titles, strict=True):
+        ax.axhline(0, color="0.8", lw=0.8)
+        ax.axvline(0, color="0.8", lw=0.8)
+        ax.set(title=title, xlabel="x")
+        ax.legend(fontsize=7)
+    return fig
+
+
+def kernels(weights: dict):
+    """The kernels (maps, K, K) of one layer per network, a row each on its own symmetric colour
+    scale (chapter 04). `weights` maps a network's name to its kernels."""
+    n = max(len(w) for w in weights.values())
+    fig, axes = plt.subplots(
+        len(weights), n, figsize=(7 / 6 * n, 1.35 * len(weights)), squeeze=False
+    )
+    for row, (name, w) in zip(axes, weights.items(), strict=True):
+        w = np.asarray(w)
+        lim = np.abs(w).max()
+        for k, ax in enumerate(row):
+            ax.axis("off")
+            if k < len(w):
+                ax.imshow(w[k], cmap="RdBu_r", vmin=-lim, vmax=lim)
+                ax.set_title(f"{name} {k}", fontsize=8)
+    return fig
+
+
+def digit_maps(digits, maps, lim: float):
+    """Each digit (N, H, W) beside its feature maps (N, C, H', W') on the scale ±`lim`
+    (chapter 04)."""
+    n, c = len(maps), maps.shape[1]
+    fig, axes = plt.subplots(n, c + 1, figsize=(8 / 7 * (c + 1), 1.25 * n), squeeze=False)
+    for i, row in enumerate(axes):
+        row[0].imshow(digits[i], cmap="gray_r")
+        for k in range(c):
+            row[k + 1].imshow(maps[i, k], cmap="RdBu_r", vmin=-lim, vmax=lim)
+            axes[0, k + 1].set_title(f"map {k}", fontsize=8)
+        for ax in row:
+            ax.axis("off")
+    return fig
+
+
+def shifted_maps(moved, maps, lim: float, columns=(16, 14)):
+    """Digits moved right by 0, 1, ... pixels (N, H, W, top) and one feature map of each
+    (N, H', W', bottom) on the scale ±`lim`, a fixed column dotted in each row (chapter 04)."""
+    n = len(moved)
+    fig, axes = plt.subplots(2, n, figsize=(1.5 * n, 3.2), squeeze=False)
+    for k in range(n):
+        axes[0, k].imshow(moved[k], cmap="gray_r")
+        axes[0, k].set_title(f"shift {k}", fontsize=8)
+        axes[1, k].imshow(maps[k], cmap="RdBu_r", vmin=-lim, vmax=lim)
+        for ax, x0 in zip(axes[:, k], columns, strict=True):
+            ax.axvline(x0, color="0.5", ls=":", lw=1)
+            ax.set(xticks=[], yticks=[])
+    return fig
+
+
+def shift_layers(by_layer):
+    """Per network, each layer's change against the shift (chapter 04). `by_layer`: rows
+    (network, layer), columns the shifts in pixels."""
+    names = by_layer.index.unique(level=0)
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), sharey=True)
+    for ax, name in zip(np.ravel(axes), names, strict=True):
+        by_layer.loc[name].T.plot(ax=ax, marker="o", title=f"{name} network", legend=False)
+        ax.set(xlabel="shift (pixels)", xticks=list(by_layer.columns))
+        ax.grid(alpha=0.3)
+    np.ravel(axes)[0].set_ylabel("change / change for another digit")
+    np.ravel(axes)[-1].legend(title="layer", loc="upper left", bbox_to_anchor=(1.01, 1))
+    return fig
+
+
+def gain_curves(measures, marks=()):
+    """`receptive.gate_measures`' R² of the blur and share of Boolean outputs against the gain,
+    one panel per gate, the gains in `marks` dotted (chapter 04)."""
+    gates = list(measures["gate"].unique())
+    fig, axes = plt.subplots(1, len(gates), figsize=(5 * len(gates), 3.4), sharey=True)
+    for ax, gate in zip(np.ravel(axes), gates, strict=True):
+        measures[measures.gate == gate].plot(x="gain", y=["R2 linear", "Boolean share"], logx=True,
+                                             marker=".", ax=ax, title=f"bias set for {gate}")  # fmt: skip
+        for g in marks:
+            ax.axvline(g, color="k", ls=":", lw=1)
+        ax.grid(alpha=0.3)
+    np.ravel(axes)[0].set_ylabel("R² of the blur / share of Boolean outputs")
+    return fig
+
+
+def panels(images, titles, lims):
+    """Images side by side, each on its own symmetric colour scale ±lim (chapter 04)."""
+    fig, axes = plt.subplots(1, len(images), figsize=(2 * len(images), 2.3), squeeze=False)
+    for ax, img, title, lim in zip(axes[0], images, titles, lims, strict=True):
+        ax.imshow(img, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        ax.set_title(title, fontsize=8)
+        ax.axis("off")
+    return fig

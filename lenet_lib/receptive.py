@@ -103,6 +103,60 @@ def geometry(model: LeNet5) -> list[tuple[str, int, int, int]]:
     return out
 
 
+def output_side(W: int, K: int, S: int, P: int, rounding=math.floor) -> int:
+    """Output side of a layer with kernel K, stride S and padding P on a W-wide input:
+    rounding((W - K + 2P) / S) + 1. PyTorch's convolutions and poolings round down
+    (`math.floor`); the notes' formula rounds up (`math.ceil`). Chapter 05."""
+    return rounding((W - K + 2 * P) / S) + 1
+
+
+def output_sides(model: LeNet5) -> pd.DataFrame:
+    """For each spatial layer of `model`: its input side W, kernel K, stride S, padding P, the
+    output side by the ceiling formula (the notes'), by the floor, and the real one from a
+    forward pass. Chapter 05."""
+    feats = model.features(torch.zeros(1, 1, model.in_size, model.in_size))
+    rows, W = [], model.in_size
+    for name, K, S, P in geometry(model):
+        out = feats[name.lower()]
+        real = out.shape[-1] if out.dim() == 4 else 1  # C5's 1x1 maps come out flattened
+        rows.append({"layer": name, "W": W, "K": K, "S": S, "P": P,
+                     "ceil (notes)": output_side(W, K, S, P, math.ceil),
+                     "floor": output_side(W, K, S, P), "real": real})  # fmt: skip
+        W = real
+    return pd.DataFrame(rows)
+
+
+def size_cases(cases) -> pd.DataFrame:
+    """For each (W, K, S, P) in `cases`: the output side by the ceiling formula and by the
+    floor, and the sides PyTorch gives for a convolution, a max pooling and a max pooling with
+    `ceil_mode=True`, each on a W x W input. Chapter 05."""
+    rows = []
+    for W, K, S, P in cases:
+        x = torch.zeros(1, 1, W, W)
+        rows.append({"W": W, "K": K, "S": S, "P": P,
+                     "ceil (notes)": output_side(W, K, S, P, math.ceil),
+                     "floor": output_side(W, K, S, P),
+                     "Conv2d": nn.Conv2d(1, 1, K, S, P)(x).shape[-1],
+                     "MaxPool2d": nn.MaxPool2d(K, S, P)(x).shape[-1],
+                     "MaxPool2d ceil_mode": nn.MaxPool2d(K, S, P, ceil_mode=True)(x).shape[-1]})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def c3_reads(model: LeNet5, row: int = 5, col: int = 5, seed: int = 0) -> torch.Tensor:
+    """How many positions of each S2 map one unit (`row`, `col`) of each C3 map depends on,
+    found by autograd on a random S2 input: an int tensor (C3 maps, S2 maps). A C3 map wired
+    to an S2 map reads a K x K window of it, and nothing of the maps it is not wired to.
+    Chapter 05."""
+    shape = model.features(torch.zeros(1, 1, model.in_size, model.in_size))["s2"].shape
+    s2 = torch.randn(shape, generator=torch.Generator().manual_seed(seed), requires_grad=True)
+    out = model.c3(s2)
+    reads = []
+    for k in range(out.shape[1]):
+        (grad,) = torch.autograd.grad(out[0, k, row, col], s2, retain_graph=True)
+        reads.append((grad[0] != 0).flatten(1).sum(1))
+    return torch.stack(reads)
+
+
 def receptive_fields(model: LeNet5) -> pd.DataFrame:
     """Receptive field of each spatial layer, in input pixels, by the usual recurrence.
 

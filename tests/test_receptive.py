@@ -2,12 +2,13 @@
 digits and the untrained paper network."""
 
 import itertools
+import math
 
 import pytest
 import torch
 
 from lenet_lib import data, receptive
-from lenet_lib.models import LeNet5, LeNet5Paper, scaled_tanh
+from lenet_lib.models import LeNet5, LeNet5Paper, c3_connections, scaled_tanh
 
 
 @pytest.fixture(scope="module")
@@ -143,3 +144,23 @@ def test_gate_measures_blur_at_a_small_gain_and_gate_at_a_large_one(digits):
     m = receptive.gate_measures(c1, off, on, [0.05, 30.0]).set_index(["gain", "gate"])
     assert m.loc[(0.05, "OR"), "R2 linear"] > 0.99
     assert m.loc[(30.0, "OR"), "Boolean share"] > m.loc[(0.05, "OR"), "Boolean share"]
+
+
+def test_output_sides_ceiling_and_floor():
+    assert receptive.output_side(5, 2, 2, 0) == 2
+    assert receptive.output_side(5, 2, 2, 0, math.ceil) == 3
+    sides = receptive.output_sides(LeNet5Paper())
+    assert sides["layer"].tolist() == ["C1", "S2", "C3", "S4", "C5"]
+    assert sides["real"].tolist() == [28, 14, 10, 5, 1]
+    assert (sides["floor"] == sides["real"]).all() and (
+        sides["ceil (notes)"] == sides["real"]
+    ).all()
+    cases = receptive.size_cases([(5, 2, 2, 0), (28, 5, 1, 0)])
+    assert cases["Conv2d"].tolist() == cases["floor"].tolist() == [2, 24]
+    assert cases["MaxPool2d ceil_mode"].tolist() == cases["ceil (notes)"].tolist() == [3, 24]
+
+
+def test_c3_reads_follow_table_i():
+    reads = receptive.c3_reads(LeNet5Paper())
+    assert torch.equal(reads, 25 * c3_connections().long())
+    assert torch.equal(receptive.c3_reads(LeNet5(c3="full")), torch.full((16, 6), 25))
