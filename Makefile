@@ -12,7 +12,7 @@ JOBS ?= 2
 # Runs are bit for bit only at the same torch thread count. The committed runs used one
 # thread, the first four paper runs two (their params.json; tests/test_bad_inputs.py checks).
 RUN := $(BIN)/lenet run
-PAPER_TWO := sdlm-e20-s0,sdlm-eta2e-04-e20-s0,sdlm-eta1e-04-e20-s0,sdlm-eta5e-05-e20-s0
+PAPER_TWO := sdlm-e20-s0,sdlm-eta1e-04-e20-s0
 
 .PHONY: setup data book lab test lint browser reproduce clean
 
@@ -64,6 +64,7 @@ reproduce: data
 	$(RUN) paper --only $(PAPER_TWO) --jobs $(JOBS) --threads 2
 	$(RUN) paper --jobs $(JOBS) --threads 1
 	$(RUN) paper --seeds 1,2 --only sdlm-eta1e-04-e20-s1,sdlm-eta1e-04-e20-s2,sdlm-pooled-e20-s1,sdlm-pooled-e20-s2 --jobs $(JOBS) --threads 1
+	$(RUN) paperadam --seeds $(SEEDS) --jobs $(JOBS) --threads 1
 
 clean:
 	rm -rf _build

@@ -188,19 +188,6 @@ def finish_run(run_dir, params: dict, history: list, train_eval: tuple, started:
     return summary
 
 
-def record_weights_sha256(run_dir) -> str:
-    """Add to a complete run's `summary.json` the sha256 of the weights in its checkpoint
-    (`io.weights_sha256`), for runs made before summaries carried it. Trust the weights first:
-    this records whatever the file holds now."""
-    run_dir = Path(run_dir)
-    summary = io.read_json(run_dir / "summary.json", keys=("status",))
-    if summary["status"] != "complete":
-        raise ValueError(f"{run_dir} is not a complete run")
-    digest = io.weights_sha256(io.load_torch(run_dir / "checkpoint.pt")["model"])
-    io.write_json(run_dir / "summary.json", summary | {"weights_sha256": digest})
-    return digest
-
-
 # Table 2 of the notes: the runs. The notes give only the optimizers, the epochs, and a
 # learning rate of 1 for vanilla SGD; every other value is our choice (claims.CHOICES says
 # why), and claims.NOTES_TABLE2 holds the notes' accuracies.

@@ -162,3 +162,16 @@ def provenance(device: torch.device, data_md5: dict) -> dict:
         "host": platform.node(),
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def record_weights_sha256(run_dir) -> str:
+    """Add to a complete run's `summary.json` the sha256 of the weights in its checkpoint
+    (`weights_sha256`), for runs made before summaries carried it. Trust the weights first:
+    this records whatever the file holds now."""
+    run_dir = Path(run_dir)
+    summary = read_json(run_dir / "summary.json", keys=("status",))
+    if summary["status"] != "complete":
+        raise ValueError(f"{run_dir} is not a complete run")
+    digest = weights_sha256(load_torch(run_dir / "checkpoint.pt")["model"])
+    write_json(run_dir / "summary.json", summary | {"weights_sha256": digest})
+    return digest

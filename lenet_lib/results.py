@@ -123,7 +123,7 @@ def load_model(run_id: str, experiment: str = "optimizers", results_dir=RESULTS)
     if expected is None:
         raise io.CheckpointError(
             f"{summary} records no weights_sha256, so the weights cannot be checked: if you "
-            f"trust them, record it with lenet_lib.experiments.record_weights_sha256('{run_dir}')"
+            f"trust them, record it with lenet_lib.io.record_weights_sha256('{run_dir}')"
         )
     if "model" not in state or io.weights_sha256(state["model"]) != expected:
         raise io.CheckpointError(

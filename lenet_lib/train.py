@@ -12,14 +12,14 @@ import ctypes
 import ctypes.util
 import math
 import numbers
-import os
 import time
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from . import data, io, sdlm
+from . import cuda_graphs, data, io, sdlm
+from .cuda_graphs import cuda_graphs_wanted  # noqa: F401 (fit's switch, tested here)
 from .models import build_model
 
 # sdlm: the paper's procedure (sdlm.py); sdlm-exact: the same with the exact Gauss-Newton
@@ -209,16 +209,6 @@ class Diverged(ValueError):
         self.epoch = epoch
 
 
-def cuda_graphs_wanted(device, lr_gamma=1.0) -> bool:
-    """Whether `fit` records each training step as one CUDA graph: on a GPU, at a constant rate
-    (a graph holds the rate it was recorded with), unless LENET_CUDA_GRAPHS=0."""
-    return (
-        torch.device(device).type == "cuda"
-        and lr_gamma == 1
-        and os.environ.get("LENET_CUDA_GRAPHS", "1") != "0"
-    )
-
-
 class TorchRule:
     """A torch optimizer as a step rule of `fit`: one update per shuffled batch; with
     `lr_gamma` below 1 the rate is multiplied by it after every epoch (torch's StepLR).
@@ -240,7 +230,7 @@ class TorchRule:
         self.schedule = None
         if lr_gamma != 1:
             self.schedule = torch.optim.lr_scheduler.StepLR(self.opt, step_size=1, gamma=lr_gamma)
-        self.graph = None
+        self.graphed = cuda_graphs.GraphedEpochs(self.opt, batch_size) if graphs else None
 
     def context(self):
         return contextlib.nullcontext()
@@ -266,8 +256,8 @@ class TorchRule:
         The running sums stay on the device until the epoch ends (no host sync per batch);
         the loss sum is in float64 in batch order, as a Python float sum would be.
         """
-        if self.graphs:
-            return self._train_epoch_graphed(model, X, y, gen)
+        if self.graphed is not None:
+            return self.graphed.train_epoch(model, X, y, gen)
         total_loss = torch.zeros((), dtype=torch.float64, device=X.device)
         correct = torch.zeros((), dtype=torch.int64, device=X.device)
         for Xb, yb in data.batches(X, y, self.batch_size, gen):
@@ -282,53 +272,6 @@ class TorchRule:
             self.schedule.step()
         seen = len(X)
         return total_loss.item() / seen, 100.0 * correct.item() / seen, seen
-
-    def _step(self, model, X, y, idx, total_loss, correct):
-        Xb, yb = X.index_select(0, idx), y.index_select(0, idx)
-        out = model(Xb)
-        loss = model.loss(out, yb)
-        loss.backward()
-        self.opt.step()
-        total_loss.add_(loss.detach().double() * len(yb))
-        correct.add_((model.decide(out.detach()) == yb).sum())
-
-    def _train_epoch_graphed(self, model, X, y, gen):
-        """`train_epoch` on a GPU: the same shuffled batches; the first epoch runs three steps
-        eagerly (on a side stream, as CUDA graphs need) and records the fourth, which every
-        later full batch replays; a last, smaller batch runs eagerly."""
-        n, b = len(X), self.batch_size
-        order = torch.randperm(n, generator=gen).to(X.device)
-        if self.graph is None:
-            self.idx = torch.zeros(b, dtype=torch.int64, device=X.device)
-            self.sums = (
-                torch.zeros((), dtype=torch.float64, device=X.device),
-                torch.zeros((), dtype=torch.int64, device=X.device),
-            )
-        for t in self.sums:
-            t.zero_()
-        first = 0  # the first batch the graph runs
-        if self.graph is None:
-            first = min(3 * b, n // b * b)
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                for start in range(0, first, b):
-                    self.idx.copy_(order[start : start + b])
-                    self.opt.zero_grad(set_to_none=True)
-                    self._step(model, X, y, self.idx, *self.sums)
-            torch.cuda.current_stream().wait_stream(side)
-            self.graph = torch.cuda.CUDAGraph()
-            self.opt.zero_grad(set_to_none=True)
-            with torch.cuda.graph(self.graph):
-                self._step(model, X, y, self.idx, *self.sums)
-        for start in range(first, n // b * b, b):
-            self.idx.copy_(order[start : start + b])
-            self.graph.replay()
-        if n % b:
-            self.opt.zero_grad(set_to_none=True)
-            self._step(model, X, y, order[n // b * b :], *self.sums)
-        total_loss, correct = self.sums
-        return total_loss.item() / n, 100.0 * correct.item() / n, n
 
 
 def step_rule(

@@ -14,7 +14,7 @@ LAYERS = [
     {"data", "digits"},
     {"models"},
     {"receptive", "capacity", "sdlm_net"},
-    {"sdlm"},
+    {"sdlm", "cuda_graphs"},
     {"train"},
     {"experiments"},
     {"worker"},
