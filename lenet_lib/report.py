@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .notes import CHOICES, NOTES_TABLE2, PAPER
-from .results import load_metrics, summarise
+from .results import load_metrics, row_id, summarise
 from .sdlm import INIT
 from .verdicts import FAILS, HOLDS, decide, standard_error, within_se
 
@@ -92,7 +92,7 @@ def paired_rows(
     GPU's runs beside the CPU's; the paper chapter the paper's network beside the notes'."""
 
     def with_row(t):
-        return t if "row" in t else t.assign(row=t["run_id"].str.replace(r"-s\d+$", "", regex=True))
+        return t if "row" in t else t.assign(row=t["run_id"].map(row_id))
 
     a, b = with_row(a), with_row(b)
     rows = []

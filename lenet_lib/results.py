@@ -30,6 +30,11 @@ PROTOCOL = [
 ]  # fmt: skip
 
 
+def row_id(run_id: str) -> str:
+    """The row of a plan a run belongs to: its id without the seed (adam-e60-s2: adam-e60)."""
+    return re.sub(r"-s\d+$", "", run_id)
+
+
 def load_results(experiment: str, results_dir=RESULTS) -> pd.DataFrame:
     """One row per complete run of `experiment`: its summary and parameters.
 
@@ -64,7 +69,7 @@ def load_results(experiment: str, results_dir=RESULTS) -> pd.DataFrame:
             {**s, **{k: v for k, v in stored_params(p["parameters"]).items() if k not in s}}
             | {k: p[k] for k in ("device_name", "torch", "git_commit", "started")}
             | {"threads": p.get("threads")}
-            | {"run_dir": str(summary.parent), "row": re.sub(r"-s\d+$", "", s["run_id"])}
+            | {"run_dir": str(summary.parent), "row": row_id(s["run_id"])}
         )
     if not rows:
         raise FileNotFoundError(f"no complete runs in {folder}: run `lenet run {experiment}`")

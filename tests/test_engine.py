@@ -82,12 +82,17 @@ def test_epoch_sums_stay_on_the_device_and_equal_a_python_float_sum(digits):
     assert (loss, acc, seen) == (total / 600, 100.0 * correct / 600, 600)
 
 
-def test_a_checkpoint_of_the_per_tensor_loop_resumes_on_the_foreach_path(tmp_path, digits):
+def one_epoch_checkpoint(tmp_path, digits):
+    """A model after one epoch of Adam, its checkpoint's path and its state."""
     X, y = digits
     model = train.new_model(seed=0)
     ckpt = tmp_path / "checkpoint.pt"
     train.fit(model, X, y, X[:64], y[:64], epochs=1, checkpoint=ckpt, progress=False)
-    state = torch.load(ckpt, weights_only=True)
+    return model, ckpt, torch.load(ckpt, weights_only=True)
+
+
+def test_a_checkpoint_of_the_per_tensor_loop_resumes_on_the_foreach_path(tmp_path, digits):
+    model, ckpt, state = one_epoch_checkpoint(tmp_path, digits)
     for group in state["optimizer"]["param_groups"]:
         group["foreach"] = None  # as the checkpoints written before issue 17 hold
     torch.save(state, ckpt)
@@ -112,11 +117,7 @@ def test_cuda_graphs_only_on_a_gpu_at_a_constant_rate(monkeypatch):
 def test_a_checkpoint_resumes_on_the_other_path(tmp_path, digits):
     # A run made on the CPU continues on a GPU (and back): the optimizer takes the
     # resuming path's capturable setting, not the checkpoint's.
-    X, y = digits
-    model = train.new_model(seed=0)
-    ckpt = tmp_path / "checkpoint.pt"
-    train.fit(model, X, y, X[:64], y[:64], epochs=1, checkpoint=ckpt, progress=False)
-    state = torch.load(ckpt, weights_only=True)
+    model, ckpt, state = one_epoch_checkpoint(tmp_path, digits)
     rule = train.TorchRule(model, "adam", 1e-3, None, 0.0, 64, graphs=True)
     rule.resume(state, ckpt)
     assert all(g["capturable"] is True for g in rule.opt.param_groups)
