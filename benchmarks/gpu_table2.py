@@ -6,7 +6,8 @@ graph per step), then Table 2's 18 runs (three seeds) through `lenet run optimiz
 Writes DIR/gpu_table2.json (device, versions, rates, the wall time of the whole run and each
 run's summary), DIR/gpu_table2.csv (one row a run, with the setting beside it: what the
 optimizer chapter reads from results/benchmarks/) and DIR/gpu_runs.tar.gz (each run's
-params.json, summary.json and metrics.csv; no checkpoints). Phases that fail are recorded, not
+params.json, summary.json, metrics.csv and the executed notebook, whose cells carry their
+start and end times; no checkpoints). Phases that fail are recorded, not
 fatal. Start NVIDIA's MPS first (`nvidia-cuda-mps-control -d`, as root) to let the runs' kernels
 share the GPU at once rather than by turns; the report says whether it ran.
 """
@@ -46,6 +47,7 @@ def table2(out: Path, seeds: str, jobs: int, timeout: int, device: str, quick: b
     cmd = [sys.executable, "-m", "lenet_lib.cli", "run", "optimizers", "--seeds", seeds,
            "--device", device, "--jobs", str(jobs), "--results-dir", str(results)]  # fmt: skip
     cmd += ["--quick"] * quick
+    started = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, timeout=timeout, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -58,9 +60,34 @@ def table2(out: Path, seeds: str, jobs: int, timeout: int, device: str, quick: b
                      "wall_seconds": params.get("wall_seconds")})  # fmt: skip
     with tarfile.open(out / "gpu_runs.tar.gz", "w:gz") as tar:
         for f in sorted(results.glob("optimizers/*/*")):
-            if f.name in ("params.json", "summary.json", "metrics.csv"):
+            if f.name in ("params.json", "summary.json", "metrics.csv", "run.ipynb"):
                 tar.add(f, arcname=str(f.relative_to(results)))
-    return {"returncode": proc.returncode, "wall_seconds": wall, "jobs": jobs, "runs": runs}
+    return {"returncode": proc.returncode, "wall_seconds": wall, "jobs": jobs, "runs": runs,
+            "started_utc": started}  # fmt: skip
+
+
+STARTUP = {
+    "python": "pass",
+    "import torch": "import torch",
+    "torch + CUDA context": "import torch; torch.zeros(1, device='cuda')",
+    "import torchvision": "import torch, torchvision",
+    "run notebook imports": "import pandas, torch; from lenet_lib import data, experiments, "
+    "models, plots, train; from lenet_lib.book import glue",
+    "imports + data on the GPU": "import torch; from lenet_lib import data, experiments, models, "
+    "plots, train; data.load_run_data(device='cuda')",
+}
+
+
+def startup() -> dict:
+    """Wall seconds of a fresh process doing each of STARTUP's steps (what every run's kernel
+    pays before its first epoch), the second of two tries (files then in the page cache)."""
+    out = {}
+    for name, code in STARTUP.items():
+        for _ in range(2):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True)
+            out[name] = time.perf_counter() - t0
+    return out
 
 
 def mps_running() -> bool:
@@ -123,6 +150,7 @@ def main():
     dev = torch.device(args.device)
     n = 6400 if args.quick else 0
     X, y, X_test, y_test = data.load_run_data(train_subset=n, test_subset=n, device=dev)
+    phase("startup", startup)
     phase("eager", lambda: fit_rate(X, y, X_test, y_test, graphs=False))
     phase("graphed", lambda: fit_rate(X, y, X_test, y_test, graphs=True))
     phase("table2", lambda: table2(args.out, args.seeds, args.jobs, args.timeout, args.device,

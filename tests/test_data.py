@@ -27,6 +27,28 @@ def test_load_mnist_shapes_and_types(mnist):
     assert X_test.shape == (10000, 28, 28)
 
 
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_load_mnist_reads_what_torchvision_reads(mnist, split):
+    from torchvision.datasets import MNIST
+
+    ds = MNIST(str(data.DEFAULT_ROOT), train=split == "train", download=False)
+    X, y = mnist[split]
+    assert torch.equal(X, ds.data) and torch.equal(y, ds.targets)
+
+
+def test_read_idx_reads_an_array_and_refuses_what_is_not_one(tmp_path):
+    path = tmp_path / "x-idx"
+    header = b"\x00\x00\x08\x02" + (2).to_bytes(4, "big") * 2  # uint8, 2 x 2
+    path.write_bytes(header + bytes([1, 2, 3, 4]))
+    assert data.read_idx(path).tolist() == [[1, 2], [3, 4]]
+    path.write_bytes(header + bytes([1, 2, 3]))  # one byte short
+    with pytest.raises(data.DataError, match="not those of an IDX array"):
+        data.read_idx(path)
+    path.write_bytes(b"\x00\x00\x0d\x01" + (1).to_bytes(4, "big") + bytes(4))  # floats
+    with pytest.raises(data.DataError, match="unsigned bytes"):
+        data.read_idx(path)
+
+
 def test_load_mnist_rejects_unknown_split():
     with pytest.raises(ValueError, match="split"):
         data.load_mnist("validation")
