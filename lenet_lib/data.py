@@ -6,6 +6,7 @@ chapter (02) compares the transforms below.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -67,6 +68,14 @@ def raw_dir(root: str | Path = DEFAULT_ROOT) -> Path:
 
 
 def md5(path: str | Path) -> str:
+    """The file's md5, computed once per process for a file unchanged since (a run checks the
+    raw files when it loads each split and again when it records its provenance)."""
+    st = os.stat(path)
+    return _md5(str(Path(path).resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+@functools.cache
+def _md5(path: str, *identity) -> str:
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "md5").hexdigest()
 

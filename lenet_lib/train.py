@@ -37,8 +37,9 @@ def default_momentum(optimizer: str, momentum: float | None = None) -> float:
 
 
 def make_optimizer(
-    name, params, lr, momentum=None, weight_decay=0.0, betas=(0.9, 0.999), capturable=False
-):
+    name, params, lr, momentum=None, weight_decay=0.0, betas=(0.9, 0.999), capturable=False,
+    fused=False,
+):  # fmt: skip
     """'sgd' (vanilla), 'momentum' (classic), 'nesterov', 'adam', 'adamw' (Adam with decoupled
     weight decay: the capacity chapter's regulariser) or 'adadelta' (the optimizer of
     pytorch/examples' MNIST script, the optimizer chapter's hypothesis for the notes' rate of
@@ -47,9 +48,14 @@ def make_optimizer(
     All take torch's foreach path: one kernel per operation over all ten parameter tensors,
     bit for bit the per-tensor loop (tests/test_engine.py), about 10% faster on this CPU.
     `capturable` keeps Adam's step counts on the GPU, so a CUDA graph can hold the step.
+    `fused` (the GPU's graphed path) takes torch's fused kernel instead where there is one
+    (FUSED): one kernel for the whole update rather than about fifteen for Adam's.
     """
     momentum = default_momentum(name, momentum)
-    kw = {"lr": lr, "weight_decay": weight_decay, "foreach": True}
+    fused = fused and name in FUSED
+    kw = {"lr": lr, "weight_decay": weight_decay, "foreach": not fused, "fused": fused}
+    if name == "adadelta":
+        del kw["fused"]
     if capturable and name in ("adam", "adamw", "adadelta"):
         kw["capturable"] = True
     if name == "sgd":
@@ -209,14 +215,17 @@ class Diverged(ValueError):
         self.epoch = epoch
 
 
+FUSED = ("sgd", "momentum", "nesterov", "adam", "adamw")  # optimizers with a fused kernel
+
+
 class TorchRule:
     """A torch optimizer as a step rule of `fit`: one update per shuffled batch; with
     `lr_gamma` below 1 the rate is multiplied by it after every epoch (torch's StepLR).
 
     On a GPU (`cuda_graphs_wanted`) the full batches of an epoch replay one CUDA graph that
     holds the whole step (gather the batch, forward, backward, update, running sums): one
-    launch a step instead of about fifty, the same operations (benchmarks/gpu_table2.py).
-    The CPU path is untouched.
+    launch a step instead of about fifty (benchmarks/gpu_table2.py), the update by torch's
+    fused kernel where there is one (FUSED). The CPU path is untouched.
     """
 
     def __init__(
@@ -224,8 +233,9 @@ class TorchRule:
     ):
         self.graphs = graphs
         self.opt = make_optimizer(
-            optimizer, model.parameters(), lr, momentum, weight_decay, capturable=graphs
-        )
+            optimizer, model.parameters(), lr, momentum, weight_decay, capturable=graphs,
+            fused=graphs,
+        )  # fmt: skip
         self.batch_size = batch_size
         self.schedule = None
         if lr_gamma != 1:
@@ -245,9 +255,12 @@ class TorchRule:
         self.opt.load_state_dict(state["optimizer"])
         if self.schedule is not None:
             self.schedule.load_state_dict(state["schedule"])
-        for group in self.opt.param_groups:  # a checkpoint of the older per-tensor loop
-            group["foreach"] = True
-            if "capturable" in group:  # a checkpoint made on the other path
+        fused = self.graphs and self.opt.defaults.get("fused", False)
+        for group in self.opt.param_groups:  # a checkpoint of the per-tensor loop, or of the
+            group["foreach"] = not fused  # other path (CPU or GPU): this path's settings
+            if "fused" in group:
+                group["fused"] = fused
+            if "capturable" in group:
                 group["capturable"] = self.graphs
 
     def train_epoch(self, model, X, y, gen: torch.Generator, epoch: int):
