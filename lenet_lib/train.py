@@ -390,9 +390,13 @@ def fit(
 
 
 def seed_everything(seed: int) -> None:
-    """Seed torch and ask for deterministic kernels (bit-identical runs on the CPU)."""
+    """Seed torch and ask for deterministic kernels (bit-identical runs on the CPU).
+
+    `set_deterministic_debug_mode("warn")` is `use_deterministic_algorithms(True,
+    warn_only=True)` without the flag for torch.compile's compiler, whose import that sets it
+    (about 1.3 s a run here, more on a GPU machine; nothing here compiles)."""
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.set_deterministic_debug_mode("warn")
 
 
 def new_model(model="notes", seed=0, device="cpu", **kwargs):
