@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
+from filelock import FileLock, Timeout
 
 from . import __version__
 
@@ -176,3 +177,23 @@ def record_weights_sha256(run_dir) -> str:
     digest = weights_sha256(load_torch(run_dir / "checkpoint.pt")["model"])
     write_json(run_dir / "summary.json", summary | {"weights_sha256": digest})
     return digest
+
+
+class Lock:
+    """An exclusive, non-blocking lock on a run's folder (filelock: freed if the process
+    dies, on every platform). `with Lock(d) as got:` gives False if another runner holds it."""
+
+    def __init__(self, run_dir: Path):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.lock = FileLock(run_dir / ".lock")
+
+    def __enter__(self):
+        try:
+            self.lock.acquire(timeout=0)
+        except Timeout:
+            return False
+        return True
+
+    def __exit__(self, *exc):
+        if self.lock.is_locked:
+            self.lock.release()

@@ -3,9 +3,9 @@ run no longer needs (`lenet run`, `lenet prune`, `make reproduce`).
 
 Each run is a task that executes `chapters/06_training_run.ipynb` on a worker (worker.py) and
 returns the run's files; the client writes them into its results folder, "complete" last
-(`_write`). Runs of one protocol form a chain, shortest first: a longer run is a task that
-depends on the shorter one, whose checkpoint travels with its result (Adam 60 and 100 epochs
-continue Adam 30). Without a scheduler's address, a `LocalCluster` in this process runs them.
+(`_write`). Runs of one protocol form a chain, shortest first: a longer run starts from the
+checkpoint of the shorter one, and the client submits it once that one is written (Adam 60 and
+100 epochs continue Adam 30). Without a scheduler's address, a `LocalCluster` in this process runs them.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ import uuid
 from contextlib import ExitStack
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from . import data, io, train
 from .experiments import EXPERIMENTS, WEIGHTS_READ, Run, run_id, stored_params, validate
+from .io import Lock
 from .worker import KERNEL, NOTEBOOK, TOKEN, compact_notebook, execute  # noqa: F401 (tests)
 
 RESULTS = io.RESULTS
@@ -58,26 +57,6 @@ def status(run_dir: Path, run: Run) -> str:
     return "partial" if (run_dir / "checkpoint.pt").exists() else "new"
 
 
-class Lock:
-    """An exclusive, non-blocking lock on a run's folder (filelock: freed if the process
-    dies, on every platform). `with Lock(d) as got:` gives False if another runner holds it."""
-
-    def __init__(self, run_dir: Path):
-        run_dir.mkdir(parents=True, exist_ok=True)
-        self.lock = FileLock(run_dir / ".lock")
-
-    def __enter__(self):
-        try:
-            self.lock.acquire(timeout=0)
-        except Timeout:
-            return False
-        return True
-
-    def __exit__(self, *exc):
-        if self.lock.is_locked:
-            self.lock.release()
-
-
 def _write(run_dir: Path, result) -> dict:
     """Write a run's returned files into its folder atomically, `summary.json` last: a run is
     complete only once every other file, the executed notebook included, is in place. A task
@@ -90,8 +69,6 @@ def _write(run_dir: Path, result) -> dict:
     for name, payload in files.items():
         io.write_atomic(run_dir / name, payload)
     (run_dir / TOKEN).unlink(missing_ok=True)
-    if result["status"] == "not run":
-        return {k: result[k] for k in ("run_id", "status", "error")}
     if result["status"] == "complete":
         report = json.loads(summary) | {"status": "complete"}
     else:
@@ -119,48 +96,74 @@ def _line(report: dict) -> str:
 def _run_chains(
     groups: list[list[Run]], results_dir: Path, device: str, engine, threads: int = 1
 ) -> list[dict]:
-    """Submit every chain's runs to `engine`, holding each run's lock until its files are
-    written; return the reports in the plan's order. The longest chain is submitted first and
-    its epochs are its tasks' priority: it bounds the wall time (Table 2's Adam 30-60-100)."""
-    reports, tasks = {}, []
+    """Run every chain's runs on `engine`, holding each run's lock until its files are written;
+    return the reports in the plan's order. At most the engine's slots at once: a chain's next
+    run goes once the run it continues is written (it starts from that checkpoint), and a freed
+    slot goes to the longest chain with a run ready: it bounds the wall time (Table 2's Adam
+    30-60-100). Given every run at once, Dask let another chain's run take a chain's worker
+    between two of its runs when two runs ended together."""
+    reports, chains_left = {}, []
     with ExitStack() as held:
         for chain in sorted(groups, key=lambda ch: -max(r.epochs for r in ch)):
-            parent, parent_id = None, None  # a complete run's folder, or the task of one
-            priority = max(r.epochs for r in chain)
+            todo = []
             for run in chain:
-                rid = run_id(run)
-                run_dir = Path(results_dir) / run.experiment / rid
+                rid, run_dir = run_id(run), Path(results_dir) / run.experiment / run_id(run)
                 if not held.enter_context(Lock(run_dir)):
                     reports[rid] = {"run_id": rid, "status": "locked"}
                     print(f"{rid}: locked by another runner, skipping it and its chain", flush=True)
                     break
-                st = status(run_dir, run)
-                if st == "complete":
+                todo.append((run, rid, run_dir, status(run_dir, run)))
+                if todo[-1][-1] == "complete":
                     reports[rid] = io.read_json(run_dir / "summary.json") | {"action": "skipped"}
                     print(f"{rid}: complete, skipped", flush=True)
-                    parent, parent_id = run_dir, rid
+            chains_left.append(todo)
+        total = sum(st != "complete" for todo in chains_left for *_, st in todo)
+        parents, in_flight, ended = {}, [], []  # chain -> (folder, id) of its last run; ...
+
+        def say(rid):
+            ended.append(rid)
+            print(f"{_bar(len(ended), total)} {_line(reports[rid])}", flush=True)
+
+        def submit_next(i):
+            while chains_left[i]:
+                run, rid, run_dir, st = chains_left[i].pop(0)
+                parent, parents[i] = parents.get(i), (run_dir, rid)
+                if st == "complete":
                     continue
-                kw = dict(start={}, parent=None, action="fresh")
+                if parent and reports[parent[1]].get("status") != "complete":
+                    error = f"{parent[1]}, which it continues, did not complete"
+                    reports[rid] = {"run_id": rid, "status": "not run", "error": error}
+                    say(rid)
+                    continue
+                kw = dict(start={}, action="fresh")  # or resumed, or continued
                 if st == "partial":
                     own = [run_dir / n for n in ("checkpoint.pt", "continued_from")]
-                    kw["start"] = {p.name: p.read_bytes() for p in own if p.exists()}
-                    kw["action"] = "resumed"
-                elif isinstance(parent, Path):
-                    kw["start"] = {"checkpoint.pt": (parent / "checkpoint.pt").read_bytes(),
-                                   "continued_from": f"{parent_id}\n"}  # fmt: skip
-                elif parent is not None:
-                    kw["parent"] = parent
-                if parent_id and st != "partial":
-                    kw["action"] = f"continued from {parent_id}"
+                    kw = dict(start={p.name: p.read_bytes() for p in own if p.exists()},
+                              action="resumed")  # fmt: skip
+                elif parent:
+                    kw = dict(start={"checkpoint.pt": (parent[0] / "checkpoint.pt").read_bytes(),
+                                     "continued_from": f"{parent[1]}\n"},
+                              action=f"continued from {parent[1]}")  # fmt: skip
                 token = uuid.uuid4().hex
                 io.write_atomic(run_dir / TOKEN, token)
-                task = engine.submit(run, str(run_dir.resolve()), token, priority=priority,
-                                     device=device, threads=threads, **kw)  # fmt: skip
-                parent, parent_id, reports[rid] = task, rid, {"action": kw["action"]}
-                tasks.append((rid, run_dir, task))
-        for done, (rid, run_dir, result) in enumerate(engine.results(tasks), 1):
+                task = engine.submit(run, str(run_dir.resolve()), token, device=device,
+                                     threads=threads, **kw)  # fmt: skip
+                reports[rid] = {"action": kw["action"]}
+                return in_flight.append((task, i, rid, run_dir))
+
+        def fill():
+            busy = {i for _, i, *_ in in_flight}
+            for i in range(len(chains_left)):  # the longest chain first
+                if i not in busy and chains_left[i] and len(in_flight) < engine.slots():
+                    submit_next(i)
+
+        fill()
+        while in_flight:
+            task, result = engine.first_done([t for t, *_ in in_flight])
+            _, i, rid, run_dir = in_flight.pop([t for t, *_ in in_flight].index(task))
             reports[rid] = _write(run_dir, result) | reports[rid]
-            print(f"{_bar(done, len(tasks))} {_line(reports[rid])}", flush=True)
+            say(rid)
+            fill()
     return [reports[run_id(r)] for ch in groups for r in ch if run_id(r) in reports]
 
 
@@ -170,14 +173,17 @@ class _Here:
     def __init__(self, threads=1):
         self.threads = threads
 
-    def submit(self, *args, priority=0, **kw):
+    def slots(self) -> int:  # one run at a time
+        return 1
+
+    def submit(self, *args, **kw):
         try:
             return execute(*args, **{**kw, "threads": self.threads})
         except Exception as e:  # as a Dask task that raised
             return e
 
-    def results(self, tasks):
-        yield from tasks
+    def first_done(self, tasks):
+        return tasks[0], tasks[0]  # a task here is its result
 
 
 class _Dask:
@@ -189,12 +195,17 @@ class _Dask:
     def __init__(self, address=None, jobs=1):
         self.address, self.jobs, self.client, self.cluster = address, jobs, None, None
 
-    def submit(self, run, *args, priority=0, **kw):
+    def slots(self) -> int:
+        """Runs at a time: the workers' threads (asked each time: a scheduler's workers may
+        come and go)."""
         if self.client is None:
             self._start()
+        return max(1, sum(self.client.nthreads().values())) if self.address else self.jobs
+
+    def submit(self, run, *args, **kw):
         key = f"{run_id(run)}-{uuid.uuid4().hex[:8]}"
         return self.client.submit(execute, run, *args, key=key, retries=RETRIES, pure=False,
-                                  priority=priority, **kw)  # fmt: skip
+                                  **kw)  # fmt: skip
 
     def _start(self):
         import importlib.util
@@ -213,17 +224,15 @@ class _Dask:
         if "dashboard" in self.client.scheduler_info().get("services", {}):
             print(f"Dask dashboard: {self.client.dashboard_link}", flush=True)
 
-    def results(self, tasks):
-        from distributed import as_completed
+    def first_done(self, tasks):
+        """The first of `tasks` (futures) to end, and the run's report or the exception of a
+        task that raised (its worker or kernel died too often)."""
+        from distributed import wait
 
-        if not tasks:  # every run was complete or locked: no cluster was started
-            return
-        where = {task.key: (rid, run_dir) for rid, run_dir, task in tasks}
-        futures = [task for *_, task in tasks]
-        for future, result in as_completed(futures, with_results=True, raise_errors=False):
-            if future.status != "finished":  # (type, exception, traceback) of a task that raised
-                result = result[1] if isinstance(result, tuple) else RuntimeError(future.status)
-            yield *where[future.key], result
+        f = next(f for f in tasks if f in wait(tasks, return_when="FIRST_COMPLETED").done)
+        if f.status == "finished":
+            return f, f.result()
+        return f, f.exception() if f.status == "error" else RuntimeError(f.status)
 
     def close(self):
         for part in (self.client, self.cluster):

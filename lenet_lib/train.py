@@ -47,15 +47,13 @@ def make_optimizer(
 
     All take torch's foreach path: one kernel per operation over all ten parameter tensors,
     bit for bit the per-tensor loop (tests/test_engine.py), about 10% faster on this CPU.
-    `capturable` keeps Adam's step counts on the GPU, so a CUDA graph can hold the step.
-    `fused` (the GPU's graphed path) takes torch's fused kernel instead where there is one
-    (FUSED): one kernel for the whole update rather than about fifteen for Adam's.
+    `capturable` keeps Adam's step counts on the GPU, so a CUDA graph can hold the step;
+    `fused` (the GPU's graphed path) takes torch's one-kernel update (all but Adadelta have one).
     """
     momentum = default_momentum(name, momentum)
-    fused = fused and name in FUSED
-    kw = {"lr": lr, "weight_decay": weight_decay, "foreach": not fused, "fused": fused}
-    if name == "adadelta":
-        del kw["fused"]
+    fused = fused and name != "adadelta"
+    kw = {"lr": lr, "weight_decay": weight_decay, "foreach": not fused}
+    kw |= {"fused": fused} if name != "adadelta" else {}
     if capturable and name in ("adam", "adamw", "adadelta"):
         kw["capturable"] = True
     if name == "sgd":
@@ -215,9 +213,6 @@ class Diverged(ValueError):
         self.epoch = epoch
 
 
-FUSED = ("sgd", "momentum", "nesterov", "adam", "adamw")  # optimizers with a fused kernel
-
-
 class TorchRule:
     """A torch optimizer as a step rule of `fit`: one update per shuffled batch; with
     `lr_gamma` below 1 the rate is multiplied by it after every epoch (torch's StepLR).
@@ -225,7 +220,7 @@ class TorchRule:
     On a GPU (`cuda_graphs_wanted`) the full batches of an epoch replay one CUDA graph that
     holds the whole step (gather the batch, forward, backward, update, running sums): one
     launch a step instead of about fifty (benchmarks/gpu_table2.py), the update by torch's
-    fused kernel where there is one (FUSED). The CPU path is untouched.
+    fused kernel where there is one. The CPU path is untouched.
     """
 
     def __init__(
@@ -390,11 +385,9 @@ def fit(
 
 
 def seed_everything(seed: int) -> None:
-    """Seed torch and ask for deterministic kernels (bit-identical runs on the CPU).
-
-    `set_deterministic_debug_mode("warn")` is `use_deterministic_algorithms(True,
-    warn_only=True)` without the flag for torch.compile's compiler, whose import that sets it
-    (about 1.3 s a run here, more on a GPU machine; nothing here compiles)."""
+    """Seed torch and ask for deterministic kernels (bit-identical runs on the CPU): torch's
+    `use_deterministic_algorithms(True, warn_only=True)` without importing torch.compile's
+    compiler to set its flag too (0.5 s a run; nothing here compiles)."""
     torch.manual_seed(seed)
     torch.set_deterministic_debug_mode("warn")
 

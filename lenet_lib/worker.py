@@ -108,25 +108,17 @@ def _papermill(run: Run, run_dir: Path, output: Path, device: str, threads: int)
 
 
 def execute(
-    run: Run, client_dir: str, token: str, start=None, parent=None, action="fresh",
-    device="auto", threads=1,
-) -> dict:  # fmt: skip
+    run: Run, client_dir: str, token: str, start=None, action="fresh", device="auto", threads=1
+) -> dict:
     """Execute the training notebook for `run` (on a Dask worker) and return the run's files.
 
-    `start` holds files to place in the run folder first (the checkpoint to resume from);
-    `parent` is the result of the shorter run this one continues, whose checkpoint it starts
-    from. Returns {"run_id", "status", "error", "files"}: an exception in a cell gives a failed
+    `start` holds files to place in the run folder first (the checkpoint to resume from, or
+    that of the shorter run this one continues). Returns {"run_id", "status", "error", "files"}: an exception in a cell gives a failed
     run (trying again would fail again); a kernel that died raises, and Dask tries again.
     """
     import papermill as pm
 
     rid = run_id(run)
-    if parent is not None:
-        if parent["status"] != "complete":
-            error = f"{parent['run_id']}, which it continues, did not complete"
-            return {"run_id": rid, "status": "not run", "error": error, "files": {}}
-        start = {"checkpoint.pt": parent["files"]["checkpoint.pt"]}
-        start["continued_from"] = f"{parent['run_id']}\n"
     _clear_stale_scratch()
     with tempfile.TemporaryDirectory(prefix=f"lenet-run-{os.getpid()}-") as scratch:
         scratch = Path(scratch)

@@ -163,6 +163,28 @@ def test_failed_run_is_marked_and_never_enters_results(tmp_path, mnist):
     assert list(load_results("t", tmp_path)["run_id"]) == ["ok"]
 
 
+def test_a_run_whose_shorter_run_failed_is_not_run(tmp_path, mnist):
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA to make the run fail")
+    chain = [Run("t", "sgd", 0.01, e, train_subset=500, test_subset=200) for e in (1, 2)]
+    reports = runner.run_chain(chain, tmp_path, device="cuda")
+    assert [r["status"] for r in reports] == ["failed", "not run"]
+    assert (
+        reports[1]["error"]
+        == f"{experiments.run_id(chain[0])}, which it continues, did not complete"
+    )
+    assert not (tmp_path / "t" / experiments.run_id(chain[1]) / "summary.json").exists()
+
+
+def test_a_chains_next_run_takes_the_slot_its_shorter_run_frees(quick):
+    """Two runs at a time (the quick plan: the Adam chain and three single runs): adam-e60 starts
+    before the last single run. Handed every run at once, Dask let momentum and nesterov take
+    both workers when adam-e30 and sgd ended together, and the chain waited a whole run."""
+    _, proc = quick
+    started = [line.split(":")[0] for line in proc.stdout.splitlines() if ": running" in line]
+    assert started.index("adam-e60-s0") < started.index("nesterov-e30-s0"), started
+
+
 def test_failed_cli_run_exits_non_zero(tmp_path):
     run_dir = tmp_path / "optimizers" / "sgd-e30-s0"
     run_dir.mkdir(parents=True)
