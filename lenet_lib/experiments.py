@@ -366,12 +366,8 @@ def paper_adam_runs(seeds=(0,), quick=False) -> list[Run]:
     Table 2's Adam rows train the notes' network: Adam at 1e-3, batches of 64, 30, 60 and 100
     epochs, one chain a seed (chapter 09: architecture apart from training). `quick`: as for
     optimizer_runs."""
-    out = []
-    for r in optimizer_runs(seeds, quick):
-        if r.optimizer == "adam":
-            out.append(_with_id(replace(r, experiment="paperadam", model="paper",
-                                        scaling="paper"), r.run_id))  # fmt: skip
-    return out
+    return [replace(r, experiment="paperadam", model="paper", scaling="paper")
+            for r in optimizer_runs(seeds, quick) if r.optimizer == "adam"]  # fmt: skip
 
 
 EXPERIMENTS = {
