@@ -64,17 +64,19 @@ def compare(results: pd.DataFrame, a: tuple, b: tuple) -> dict:
     xb = results.query("optimizer == @b[0] and epochs == @b[1]")["test_acc"].to_numpy()
     if not len(xa) or not len(xb):
         raise ValueError(f"no complete runs of {a} or {b}: run `lenet run optimizers`")
-    v = decide(within_se(2), xb, xa)
-    se = standard_error(xa, xb)
-    diff = xb.mean() - xa.mean()
-    return {
-        "a": f"{a[0]}-e{a[1]}",
-        "b": f"{b[0]}-e{b[1]}",
-        "difference": diff,
-        "standard error": se,
-        "difference / se": abs(diff) / se if se > 0 else np.nan,
-        "verdict": NOISE_WORDS.get(v.verdict, "unknown (one seed)"),
-    }
+    d = _two_samples(xa, xb)
+    diff, se = d["difference"], d["standard error"]
+    return {"a": f"{a[0]}-e{a[1]}", "b": f"{b[0]}-e{b[1]}", "difference": diff,
+            "standard error": se, "difference / se": abs(diff) / se if se > 0 else np.nan,
+            "verdict": d["verdict"]}  # fmt: skip
+
+
+def _two_samples(x, y) -> dict:
+    """y's mean minus x's, one standard error of that difference, and whether it is within two
+    (`verdicts.decide`; one seed: unknown): `compare`'s and `paired_rows`' rule."""
+    v = decide(within_se(2), y, x)
+    return {"difference": y.mean() - x.mean(), "standard error": standard_error(x, y),
+            "verdict": NOISE_WORDS.get(v.verdict, "unknown (one seed)")}  # fmt: skip
 
 
 def comparisons(results: pd.DataFrame) -> pd.DataFrame:
@@ -101,18 +103,8 @@ def paired_rows(
         y = b.loc[b["row"] == row, column].to_numpy()
         if not len(x) or not len(y):
             continue
-        v = decide(within_se(2), y, x)
-        rows.append(
-            {
-                "row": row,
-                "seeds": f"{len(x)}, {len(y)}",
-                names[0]: x.mean(),
-                names[1]: y.mean(),
-                "difference": y.mean() - x.mean(),
-                "standard error": standard_error(x, y),
-                "verdict": NOISE_WORDS.get(v.verdict, "unknown (one seed)"),
-            }
-        )
+        rows.append({"row": row, "seeds": f"{len(x)}, {len(y)}", names[0]: x.mean(),
+                     names[1]: y.mean(), **_two_samples(x, y)})  # fmt: skip
     return pd.DataFrame(rows)
 
 
