@@ -239,10 +239,9 @@ def load_mnist(split: str = "train", root: str | Path = DEFAULT_ROOT):
     for name in RAW_MD5:
         if name.startswith(prefix):
             record_read(raw_dir(root) / name)
-    d = raw_dir(root)
-    return read_idx(d / f"{prefix}-images-idx3-ubyte"), read_idx(
-        d / f"{prefix}-labels-idx1-ubyte"
-    ).long()
+    images = read_idx(raw_dir(root) / f"{prefix}-images-idx3-ubyte")
+    labels = read_idx(raw_dir(root) / f"{prefix}-labels-idx1-ubyte")
+    return images, labels.long()
 
 
 # Transforms, on whole uint8 tensors (N, 28, 28): each returns float (N, 1, H, W).

@@ -5,7 +5,8 @@ Each run is a task that executes `chapters/06_training_run.ipynb` on a worker (w
 returns the run's files; the client writes them into its results folder, "complete" last
 (`_write`). Runs of one protocol form a chain, shortest first: a longer run starts from the
 checkpoint of the shorter one, and the client submits it once that one is written (Adam 60 and
-100 epochs continue Adam 30). Without a scheduler's address, a `LocalCluster` in this process runs them.
+100 epochs continue Adam 30). Without a scheduler's address, a `LocalCluster` in this process
+runs them.
 """
 
 from __future__ import annotations
@@ -149,12 +150,13 @@ def _run_chains(
                 task = engine.submit(run, str(run_dir.resolve()), token, device=device,
                                      threads=threads, **kw)  # fmt: skip
                 reports[rid] = {"action": kw["action"]}
-                return in_flight.append((task, i, rid, run_dir))
+                in_flight.append((task, i, rid, run_dir))
+                return
 
         def fill():
-            busy = {i for _, i, *_ in in_flight}
+            busy, slots = {i for _, i, *_ in in_flight}, engine.slots()
             for i in range(len(chains_left)):  # the longest chain first
-                if i not in busy and chains_left[i] and len(in_flight) < engine.slots():
+                if i not in busy and chains_left[i] and len(in_flight) < slots:
                     submit_next(i)
 
         fill()

@@ -51,9 +51,9 @@ def make_optimizer(
     `fused` (the GPU's graphed path) takes torch's one-kernel update (all but Adadelta have one).
     """
     momentum = default_momentum(name, momentum)
-    fused = fused and name != "adadelta"
-    kw = {"lr": lr, "weight_decay": weight_decay, "foreach": not fused}
-    kw |= {"fused": fused} if name != "adadelta" else {}
+    kw = {"lr": lr, "weight_decay": weight_decay, "foreach": True}
+    if fused and name != "adadelta":  # Adadelta has no fused kernel
+        kw |= {"foreach": False, "fused": True}
     if capturable and name in ("adam", "adamw", "adadelta"):
         kw["capturable"] = True
     if name == "sgd":
@@ -250,7 +250,7 @@ class TorchRule:
         self.opt.load_state_dict(state["optimizer"])
         if self.schedule is not None:
             self.schedule.load_state_dict(state["schedule"])
-        fused = self.graphs and self.opt.defaults.get("fused", False)
+        fused = bool(self.graphs and self.opt.defaults.get("fused"))
         for group in self.opt.param_groups:  # a checkpoint of the per-tensor loop, or of the
             group["foreach"] = not fused  # other path (CPU or GPU): this path's settings
             if "fused" in group:

@@ -113,8 +113,9 @@ def execute(
     """Execute the training notebook for `run` (on a Dask worker) and return the run's files.
 
     `start` holds files to place in the run folder first (the checkpoint to resume from, or
-    that of the shorter run this one continues). Returns {"run_id", "status", "error", "files"}: an exception in a cell gives a failed
-    run (trying again would fail again); a kernel that died raises, and Dask tries again.
+    that of the shorter run this one continues). Returns {"run_id", "status", "error",
+    "files"}: an exception in a cell gives a failed run (trying again would fail again); a
+    kernel that died raises, and Dask tries again.
     """
     import papermill as pm
 
