@@ -19,16 +19,13 @@ import torch
 
 from lenet_lib import data, train
 
-LEVERS = ["before", "foreach", "no sync", "pool first", "allocator", "channels_last"]
+LEVERS = ["before", "foreach", "no sync", "pool first", "allocator", "fast layers"]
 
 
 def step_loop(model, opt, X, y, gen, levers):
     total_loss = torch.zeros((), dtype=torch.float64)
     loss_py, correct_py = 0.0, 0
-    cl = "channels_last" in levers
     for Xb, yb in data.batches(X, y, 64, gen):
-        if cl:
-            Xb = Xb.contiguous(memory_format=torch.channels_last)
         out = model(Xb) if "pool first" in levers else model.features(Xb)["output"]
         loss = model.loss(out, yb)
         opt.zero_grad(set_to_none=True)
@@ -42,9 +39,7 @@ def step_loop(model, opt, X, y, gen, levers):
 
 
 def rate(levers, X, y, images):
-    model = train.new_model(seed=0)
-    if "channels_last" in levers:
-        model = model.to(memory_format=torch.channels_last)
+    model = train.new_model(seed=0).set_fast_layers("fast layers" in levers)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, foreach="foreach" in levers)
     gen = torch.Generator().manual_seed(0)
     step_loop(model, opt, X[:1280], y[:1280], gen, levers)  # warm up
@@ -94,8 +89,8 @@ def main():
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
 
-        for levers in (configs[0], configs[-2]):
-            model = train.new_model(seed=0)
+        for levers in (configs[0], configs[-2], configs[-1]):
+            model = train.new_model(seed=0).set_fast_layers("fast layers" in levers)
             opt = torch.optim.Adam(model.parameters(), lr=1e-3, foreach="foreach" in levers)
             gen = torch.Generator().manual_seed(0)
             with profile(activities=[ProfilerActivity.CPU]) as prof:

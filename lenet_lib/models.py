@@ -132,6 +132,11 @@ class LeNet5(nn.Module):
     """
 
     layers = ("c1", "s2", "c3", "s4", "c5", "f6", "output")
+    # Two layers computed the way this CPU runs them fastest (issue 17; the paper's network keeps
+    # torch's defaults): C1 in channels-last layout, which its one input map leaves to its
+    # weight's strides, and C5, whose 5x5 kernels cover the whole 5x5 S4 maps, as the linear
+    # layer it is. Together 1.4 times the training step on one thread; only the rounding differs.
+    fast_layers = True
 
     def __init__(
         self, activation="relu", pool="max", c3="full", width=1.0, in_size=32, scaling="standard"
@@ -161,6 +166,7 @@ class LeNet5(nn.Module):
         self.f6 = nn.Linear(n5, n6)
         self.output = self._head(n6)
         self.pool = pool
+        self.set_fast_layers(self.fast_layers)
 
     @staticmethod
     def _pool(kind, channels):
@@ -186,7 +192,7 @@ class LeNet5(nn.Module):
         x = out["c3"] = self.act(self.c3(x))
         x = self.s4(x)
         x = out["s4"] = self.act(x) if self.pool == "trainable" else x
-        x = out["c5"] = self.act(self.c5(x)).flatten(1)
+        x = out["c5"] = self.act(self._c5(x))
         x = out["f6"] = self.act(self.f6(x))
         out["output"] = self.output(x)
         return out
@@ -198,9 +204,22 @@ class LeNet5(nn.Module):
         # so this is `features(x)["output"]` bit for bit with a quarter of the ReLU work.
         x = F.relu(self.s2(self.c1(self._sized(x))), inplace=True)
         x = F.relu(self.s4(self.c3(x)), inplace=True)
-        x = F.relu(self.c5(x), inplace=True).flatten(1)
+        x = F.relu(self._c5(x), inplace=True)
         x = F.relu(self.f6(x), inplace=True)
         return self.output(x)
+
+    def set_fast_layers(self, on: bool = True):
+        """Compute C1 channels-last and C5 as a linear layer (on), or both as torch's default
+        convolutions (off); the weights stay as they are. Returns the model."""
+        self.fast_layers = on
+        self.c1.to(memory_format=torch.channels_last if on else torch.contiguous_format)
+        return self
+
+    def _c5(self, x):
+        """C5's outputs, flattened: (batch, maps)."""
+        if self.fast_layers:
+            return F.linear(x.flatten(1), self.c5.weight.flatten(1), self.c5.bias)
+        return self.c5(x).flatten(1)
 
     def loss(self, out, y):
         """The training criterion: cross-entropy on the 10 outputs."""
@@ -232,6 +251,8 @@ class LeNet5Paper(LeNet5):
     init_seed : draw the weights from a generator seeded by it (None: torch's global one)
     scaling : as for `LeNet5`; the paper's own by default
     """
+
+    fast_layers = False  # its committed runs were made with torch's default layers
 
     def __init__(self, init="printed", init_seed=None, scaling="paper"):
         super().__init__(activation="scaled_tanh", pool="trainable", c3="paper", scaling=scaling)

@@ -33,6 +33,28 @@ def test_forward_pools_before_the_relu_bit_for_bit(digits, kw):
     assert all(torch.equal(u, v) for u, v in zip(ga, gb, strict=True))
 
 
+def test_fast_layers_are_torchs_default_layers_up_to_rounding(digits):
+    X, y = digits
+    model = train.new_model(seed=0)
+    assert model.c1(X[:2]).is_contiguous(memory_format=torch.channels_last)
+    fast = model(X)
+    F.cross_entropy(fast, y).backward()
+    fast_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    plain = model.set_fast_layers(False)(X)
+    assert model.c1.weight.is_contiguous() and model.c1(X[:2]).is_contiguous()
+    F.cross_entropy(plain, y).backward()
+    torch.testing.assert_close(fast, plain, rtol=0, atol=1e-5)
+    for a, p in zip(fast_grads, model.parameters(), strict=True):
+        torch.testing.assert_close(a, p.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_the_paper_network_keeps_torchs_default_layers():
+    """Its committed runs (chapter 09) were made with them."""
+    model = train.new_model("paper", seed=0)
+    assert not model.fast_layers and model.c1.weight.is_contiguous()
+
+
 def test_forward_of_other_activations_is_the_layer_by_layer_one(digits):
     model = train.new_model(seed=0, activation="tanh", pool="avg")
     X, _ = digits
