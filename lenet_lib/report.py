@@ -184,8 +184,9 @@ def seed_wall(results: pd.DataFrame, gap_minutes: float = 5.0) -> pd.DataFrame:
     """Per seed of Table 2 (optimizer chapter, 07): the commits of the engine that made its
     runs; when the first started; its training minutes, each epoch counted once; the Adam
     chain's wall minutes (30, 60 and 100 epochs one after another: the critical path); and,
-    where the seed was made in one go (no run starts more than `gap_minutes` after every
-    earlier run has ended), the wall minutes from its first start to its last end."""
+    where the seed was made alone (no other seed's run between its first start and its last
+    end) and in one go (no run starts more than `gap_minutes` after every earlier run has
+    ended), the wall minutes from its first start to its last end."""
     r = results.assign(start=pd.to_datetime(results["started"]))
     r["end"] = r["start"] + pd.to_timedelta(r["wall_seconds"], unit="s")
     by_seed = r.groupby("seed")
@@ -200,5 +201,12 @@ def seed_wall(results: pd.DataFrame, gap_minutes: float = 5.0) -> pd.DataFrame:
         idle = runs["start"] - runs["end"].cummax().shift()
         return bool((idle.dropna() <= pd.Timedelta(minutes=gap_minutes)).all())
 
-    out["wall"] = wall.where(by_seed[["start", "end"]].apply(one_go))
+    first, last = by_seed["start"].min(), by_seed["end"].max()
+
+    def alone(seed):
+        others = r[r["seed"] != seed]
+        return not ((others["start"] < last[seed]) & (others["end"] > first[seed])).any()
+
+    made_so = by_seed[["start", "end"]].apply(one_go) & out.index.to_series().map(alone)
+    out["wall"] = wall.where(made_so)
     return out

@@ -91,6 +91,11 @@ def test_a_seed_has_a_wall_time_only_when_made_in_one_go():
     assert in_one_go["training"] == pytest.approx((600 + 300) / 60)  # Adam 60 holds Adam 30's
     assert in_one_go["engine"] == "aaaaaaa, bbbbbbb"
     assert np.isnan(report.seed_wall(runs([0, 30, 0])).loc[0, "wall"])  # an idle gap of 25 min
+    # Two seeds made side by side: neither has a wall time of its own.
+    both = pd.concat([runs([0, 5, 0]), runs([2, 7, 2]).assign(seed=1)])
+    assert report.seed_wall(both)["wall"].isna().all()
+    after = pd.concat([runs([0, 5, 0]), runs([20, 25, 20]).assign(seed=1)])
+    assert report.seed_wall(after)["wall"].notna().all()
 
 
 def test_committed_seeds_wall_time_is_at_least_their_adam_chain():
