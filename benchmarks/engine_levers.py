@@ -1,13 +1,14 @@
 """Issue 17: what each lever of the training engine buys, one torch thread, batch 64, Adam,
 the notes' LeNet-5 on MNIST (run it on a quiet machine; it prints a table and, with
---profile, torch.profiler's top operators before and after).
+--profile, torch.profiler's top operators with no lever, with all but the last, and with all).
 
     .venv/bin/python benchmarks/engine_levers.py [--images 12800] [--repeats 3] [--profile]
         [--out results/benchmarks/engine_levers.csv]
 
-Each configuration adds one lever to the one above it; all are measured in turn, `repeats`
-times, and the median is shown (this VM's rates vary by 10-20% from one timing to the next).
-"bit for bit" says whether the weights after the timed images equal the first row's.
+Each configuration adds one lever to the one above it; each is timed `repeats` times, the
+configurations taking turns, and the median is shown (this VM's rates vary by 10-20% from one
+timing to the next). "bit for bit" says whether the weights after the timed images equal the
+first row's: all but the last lever (the fast layers, which round differently) keep them.
 """
 
 import argparse
@@ -67,6 +68,7 @@ def main():
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--out", help="also write the table to this CSV (results/benchmarks/)")
     args = ap.parse_args()
+    started = datetime.now(UTC).isoformat(timespec="seconds")
     torch.set_num_threads(1)
     X, y = data.load_mnist("train")
     X = data.prepare(X)
@@ -103,7 +105,7 @@ def main():
         table = pd.DataFrame(rows).assign(
             torch=torch.__version__, device_name=io.device_name(torch.device("cpu")),
             git_commit=io.git_commit(), images=args.images,
-            started=datetime.now(UTC).isoformat(timespec="seconds"),
+            started=started,
         )  # fmt: skip
         table.to_csv(args.out, index=False)
     if args.profile:

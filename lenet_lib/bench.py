@@ -5,8 +5,9 @@ Both train the notes' LeNet-5 with Adam at the same batch size in one process. T
 pipeline is torchvision's MNIST dataset with ToTensor and Normalize behind a shuffled
 DataLoader (num_workers=0), the network as torch's layers in a Sequential
 (`textbook_network`) and the textbook loop (`_textbook_step`); the project's is whole tensors
-sliced by `data.batches`, `models.LeNet5` and `train.fit`'s own epoch loop. The limit is a large fp32
-matrix product, measured on the spot; `table2_seed_minutes` projects one seed of Table 2.
+sliced by `data.batches`, `models.LeNet5` and `train.fit`'s own epoch loop. The limit is a
+large fp32 matrix product, measured on the spot; `table2_seed_minutes` projects one seed of
+Table 2.
 """
 
 from __future__ import annotations
@@ -161,12 +162,12 @@ def _seconds(f) -> float:
     return time.perf_counter() - t0
 
 
-def flops_per_image(model=None) -> float:
-    """Floating-point operations of one training image: the forward pass's multiply-adds of
-    every convolution and linear layer (two operations each), times three for the backward
-    pass (a gradient for the inputs and one for the weights, each as costly as the forward).
-    Counted on the textbook network by default: the notes' network, layer for layer."""
-    model = model or textbook_network()
+def flops_per_image() -> float:
+    """Floating-point operations of one training image of the notes' network: the forward
+    pass's multiply-adds of every convolution and linear layer (two operations each), times
+    three for the backward pass (a gradient for the inputs and one for the weights, each as
+    costly as the forward). Counted on `textbook_network`, whose layers are all modules."""
+    model = textbook_network()
     total = 0
 
     def count(layer, inputs, out):

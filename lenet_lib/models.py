@@ -132,10 +132,12 @@ class LeNet5(nn.Module):
     """
 
     layers = ("c1", "s2", "c3", "s4", "c5", "f6", "output")
-    # Two layers computed the way this CPU runs them fastest (issue 17; the paper's network keeps
-    # torch's defaults): C1 in channels-last layout, which its one input map leaves to its
-    # weight's strides, and C5, whose 5x5 kernels cover the whole 5x5 S4 maps, as the linear
-    # layer it is. Together 1.4 times the training step on one thread; only the rounding differs.
+    # Two layers computed the way this book's CPU runs them fastest (issue 17; the paper's
+    # network keeps torch's defaults): C1's weight in channels-last strides (its one input map
+    # leaves the layout to them), so C1 to S4 run channels-last, and C5, whose 5x5 kernels
+    # cover the whole 5x5 S4 maps, as the linear layer it is. Together 1.37 times a training
+    # step on one thread (benchmarks/engine_levers.py); only the rounding differs. On a GPU
+    # they apply too, untimed there.
     fast_layers = True
 
     def __init__(
@@ -208,9 +210,10 @@ class LeNet5(nn.Module):
         x = F.relu(self.f6(x), inplace=True)
         return self.output(x)
 
-    def set_fast_layers(self, on: bool = True):
-        """Compute C1 channels-last and C5 as a linear layer (on), or both as torch's default
-        convolutions (off); the weights stay as they are. Returns the model."""
+    def set_fast_layers(self, on: bool = True) -> LeNet5:
+        """Run C1 to S4 channels-last and C5 as a linear layer (on), or all as torch's default
+        convolutions (off; benchmarks/engine_levers.py, tests/test_engine.py); the weights
+        keep their values. Returns the model."""
         self.fast_layers = on
         self.c1.to(memory_format=torch.channels_last if on else torch.contiguous_format)
         return self

@@ -86,3 +86,15 @@ def test_every_committed_run_was_made_from_a_clean_commit():
         if io.read_json(params)["git_commit"].endswith("-dirty")
     ]
     assert not dirty, dirty
+
+
+def test_the_notes_networks_runs_were_made_again_with_the_fast_layers():
+    """Issue 17: every committed run of the notes' network was re-made by the engine with its
+    fast layers, none is one of the runs before (results/benchmarks/default_layers_runs.csv)."""
+    before = results.load_benchmark("default_layers_runs")
+    old = set(zip(before["run_id"], before["git_commit"], strict=True))
+    for experiment in before["experiment"].unique():
+        now = results.load_results(experiment)
+        assert set(now["run_id"]) == set(before.loc[before["experiment"] == experiment, "run_id"])
+        kept = [r for r in zip(now["run_id"], now["git_commit"], strict=True) if r in old]
+        assert not kept, f"{experiment}: runs from before the fast layers: {kept}"

@@ -71,7 +71,7 @@ def test_training_rate_is_total_images_over_total_seconds():
     assert per_pass == pytest.approx(m["seconds"].mean())
 
 
-def test_a_seed_has_a_wall_time_only_when_made_in_one_go():
+def test_a_seed_has_a_wall_time_only_when_made_alone_and_in_one_go():
     def runs(starts):
         return pd.DataFrame(
             {
