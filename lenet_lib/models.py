@@ -1,7 +1,6 @@
 """The two LeNet-5s: the notes' variant and the 1998 paper's network, and their layer table.
 
-Used by the convolution (04), architecture (05), training and optimizer chapters, and by the
-paper-reproduction chapter.
+Used by the convolution (04), architecture (05), training, optimizer and paper chapters.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import data
-from .notes import DIGIT_BITMAPS  # the paper's RBF centres
+from .notes import digit_bitmaps  # the paper's RBF centres
 
 # Table I of the paper: which S2 maps (rows) feed each C3 map (columns).
 C3_TABLE = [
@@ -110,13 +109,6 @@ class RBF(nn.Module):
         return self.centres.shape[1]
 
 
-def digit_bitmaps() -> torch.Tensor:
-    """The 10 centres as a (10, 12, 7) tensor of +1/-1."""
-    return torch.tensor(
-        [[[1.0 if c == "#" else -1.0 for c in row] for row in DIGIT_BITMAPS[d]] for d in range(10)]
-    )
-
-
 class LeNet5(nn.Module):
     """The notes' LeNet-5 (their section 2): ReLU, max pooling, full C3, 10 linear outputs.
 
@@ -132,12 +124,10 @@ class LeNet5(nn.Module):
     """
 
     layers = ("c1", "s2", "c3", "s4", "c5", "f6", "output")
-    # Two layers computed the way this book's CPU runs them fastest (issue 17; the paper's
-    # network keeps torch's defaults): C1's weight in channels-last strides (its one input map
-    # leaves the layout to them), so C1 to S4 run channels-last, and C5, whose 5x5 kernels
-    # cover the whole 5x5 S4 maps, as the linear layer it is. Together 1.37 times a training
-    # step on one thread (benchmarks/engine_levers.py); only the rounding differs. On a GPU
-    # they apply too, untimed there.
+    # Issue 17: C1's weight in channels-last strides (one input map leaves the layout to them),
+    # so C1 to S4 run channels-last, and C5 (5x5 kernels on 5x5 maps) as the linear layer it is:
+    # 1.37x a training step on this CPU (benchmarks/engine_levers.py), other rounding; on a GPU
+    # untimed. The paper's network keeps torch's defaults.
     fast_layers = True
 
     def __init__(
@@ -211,9 +201,8 @@ class LeNet5(nn.Module):
         return self.output(x)
 
     def set_fast_layers(self, on: bool = True) -> LeNet5:
-        """Run C1 to S4 channels-last and C5 as a linear layer (on), or all as torch's default
-        convolutions (off; benchmarks/engine_levers.py, tests/test_engine.py); the weights
-        keep their values. Returns the model."""
+        """C1 to S4 channels-last and C5 as a linear layer (on), or torch's defaults (off;
+        benchmarks/engine_levers.py, tests/test_engine.py); same weights. Returns the model."""
         self.fast_layers = on
         self.c1.to(memory_format=torch.channels_last if on else torch.contiguous_format)
         return self
@@ -271,15 +260,13 @@ class LeNet5Paper(LeNet5):
         """Every weight uniform in +-2.4 / sqrt(F_i) ('sqrt') or +-2.4 / F_i ('printed');
         'pooled': as 'sqrt', but S2 and S4 in +-2.4 / F_i.
 
-        Appendix A of the paper prints 2.4 / F_i and gives as its reason that every unit's
-        weighted sum should start with the same spread, in the working range of the sigmoid.
-        A sum of F_i terms spreads as sqrt(F_i) times one term, so that reason calls for
-        1 / sqrt(F_i); under 1 / F_i a unit's weighted sum shrinks as 1 / sqrt(F_i), and
-        chapter 09 shows that the paper's own procedure then stalls within a few digits.
-        The same reason gives 1 / F_i for an S unit: its one coefficient multiplies the sum
-        of its 2x2 block, whose four inputs, neighbouring outputs of C1 or C3, are nearly
-        equal, so that sum spreads up to F_i = 4 times one input, not sqrt(F_i) times
-        (`sdlm.layer_spread` measures it; chapter 09 trains from it).
+        Appendix A prints 2.4 / F_i, for the reason that every unit's weighted sum should start
+        with the same spread, in the sigmoid's working range. A sum of F_i terms spreads as
+        sqrt(F_i) times one term, so that reason calls for 1 / sqrt(F_i); under 1 / F_i a
+        unit's sum shrinks as 1 / sqrt(F_i), and the paper's own procedure then stalls within
+        a few digits (chapter 09). The same reason gives 1 / F_i for an S unit: its coefficient
+        multiplies the sum of a 2x2 block of nearly equal neighbours, which spreads up to
+        F_i = 4 times one input (`sdlm.layer_spread` measures it; chapter 09 trains from it).
         """
         gen = None if seed is None else torch.Generator().manual_seed(seed)
 
@@ -386,9 +373,8 @@ def layer_table(model: LeNet5) -> pd.DataFrame:
 
 
 class MLP(nn.Module):
-    """A fully connected network on the 32x32 input, the non-convolutional baseline of the
-    convolution chapter (04): ReLU hidden layers (the paper's 300-100 by default), 10 outputs
-    read like the notes' network (cross-entropy, largest score)."""
+    """Chapter 04's fully connected baseline on the 32x32 input: ReLU hidden layers (the
+    paper's 300-100 by default), 10 outputs read as the notes' network's (cross-entropy)."""
 
     def __init__(self, hidden=(300, 100), scaling="standard"):
         super().__init__()

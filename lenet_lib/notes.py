@@ -7,6 +7,7 @@ holds the runs themselves.
 from __future__ import annotations
 
 import pandas as pd
+import torch
 
 # Table 2 of the notes: optimizer, epochs, and the notes' train and test accuracy (%).
 NOTES_TABLE2 = pd.DataFrame(
@@ -115,3 +116,11 @@ DIGIT_BITMAPS = {
     9: [".#####.", "#.....#", "#.....#", "#.....#", "#.....#", ".######",
         "......#", "......#", "......#", "......#", ".....#.", ".####.."],
 }  # fmt: skip
+
+
+def digit_bitmaps() -> torch.Tensor:
+    """The 10 RBF centres of the paper's network as a (10, 12, 7) tensor of +1/-1 (models.py,
+    chapter 09)."""
+    return torch.tensor(
+        [[[1.0 if c == "#" else -1.0 for c in row] for row in DIGIT_BITMAPS[d]] for d in range(10)]
+    )
