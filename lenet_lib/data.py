@@ -40,6 +40,10 @@ NPM_INTEGRITY = "sha512-yNMiXGBeeSNgm/OnD4v/Ag2GCQ46Vs3oOqGtpztUpgs3MuGNzjZMDB2C
 PAPER_BACKGROUND, PAPER_INK = -0.1, 1.175
 # Mean and std of the MNIST training pixels in [0, 1], the usual normalization.
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+# The Lush demo's coding (demos/dsource-mnist.lsh with bias 0, coefficient 0.01).
+LUSH_COEFF = 0.01
+# The value of a blank pixel under each scaling: the 32x32 field's border.
+BACKGROUND = {"paper": PAPER_BACKGROUND, "standard": -MNIST_MEAN / MNIST_STD, "lush": 0.0}
 
 
 class DataError(RuntimeError):
@@ -268,17 +272,22 @@ def pad32(X: torch.Tensor, value: float | None = None) -> torch.Tensor:
     return F.pad(X, (2, 2, 2, 2), value=value)
 
 
-TRANSFORMS = {"paper": scale_paper, "standard": scale_standard}
+def scale_lush(X: torch.Tensor) -> torch.Tensor:
+    """The Lush demo's coding (lush.py): 0.01 x the pixel, background 0, ink 2.55."""
+    return (X.float() * LUSH_COEFF).unsqueeze(1)
+
+
+TRANSFORMS = {"paper": scale_paper, "standard": scale_standard, "lush": scale_lush}
 
 
 def prepare(X: torch.Tensor, scaling: str = "standard", pad: bool = True) -> torch.Tensor:
-    """Scale uint8 digits with `scaling` ('paper' or 'standard') and pad them to 32x32."""
+    """Scale uint8 digits with `scaling` ('paper', 'standard' or 'lush') and pad them to
+    32x32."""
     if scaling not in TRANSFORMS:
         raise ValueError(f"scaling must be one of {sorted(TRANSFORMS)}, not {scaling!r}")
     Z = TRANSFORMS[scaling](X)
     if pad:
-        background = PAPER_BACKGROUND if scaling == "paper" else -MNIST_MEAN / MNIST_STD
-        Z = pad32(Z, background)
+        Z = pad32(Z, BACKGROUND[scaling])
     return Z
 
 

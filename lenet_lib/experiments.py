@@ -104,25 +104,29 @@ def validate(run: Run, device=None) -> None:
         run.optimizer, run.lr, run.epochs, run.batch_size, n_train or data.SPLIT_SIZES["train"],
         run.momentum, run.weight_decay, run.lr_gamma,
     )  # fmt: skip
-    if run.model not in ("notes", "paper"):
-        problems.append(f"model must be 'notes' or 'paper', not {run.model!r}")
+    if run.model not in ("notes", "paper", "lush"):
+        problems.append(f"model must be 'notes', 'paper' or 'lush', not {run.model!r}")
     if run.scaling not in data.TRANSFORMS:
         problems.append(f"scaling must be one of {sorted(data.TRANSFORMS)}, not {run.scaling!r}")
     if not train.is_number(run.width):
         problems.append(f"width must be a finite number, got {run.width!r}")
-    elif run.model == "paper" and run.width != 1:
-        problems.append("the paper's network has one width: leave width at 1")
+    elif run.model != "notes" and run.width != 1:
+        problems.append(f"the {run.model} network has one width: leave width at 1")
     elif round(6 * run.width) < 1:
         # Below that the six maps of C1 round to none, which models.LeNet5 would make one.
         problems.append(
             f"width must be above 1/12, so that C1 keeps one of its 6 maps: got {run.width!r}"
         )
     sdlm_run = isinstance(run.optimizer, str) and run.optimizer.startswith("sdlm")
-    if sdlm_run and run.model != "paper":
-        problems.append(f"{run.optimizer} trains the paper's network only: use model 'paper'")
+    lush_run = run.optimizer == "sdlm-lush"
+    net = "lush" if lush_run else "paper"
+    if sdlm_run and run.model != net:
+        problems.append(f"{run.optimizer} trains the {net} network only: use model {net!r}")
+    if (run.model == "lush") != (run.scaling == "lush"):
+        problems.append("model 'lush' and scaling 'lush' go together (Lush's input coding)")
     if run.init not in INITS:
         problems.append(f"init {run.init!r} is unknown: use one of {', '.join(INITS)}")
-    elif run.init != "default" and not sdlm_run:
+    elif run.init != "default" and (lush_run or not sdlm_run):
         problems.append(f"init {run.init!r} is for the sdlm optimizers only: use init 'default'")
     if device is not None:
         problems.append(train.device_problem(device))
@@ -137,6 +141,8 @@ def new_model(run: Run, device="cpu"):
     SDLM runs in the training alone), or from the run's `init` where it names one."""
     if run.model == "notes":
         return train.new_model("notes", run.seed, device, width=run.width, scaling=run.scaling)
+    if run.model == "lush":
+        return train.new_model("lush", run.seed, device, init_seed=run.seed)
     init = dict(init=sdlm.INIT if run.init == "default" else run.init, init_seed=run.seed)
     return train.new_model("paper", run.seed, device, scaling=run.scaling, **init)
 
@@ -244,10 +250,8 @@ def gap_runs(seeds=(0,), quick=False) -> list[Run]:
     return out
 
 
-# Capacity and generalization (capacity chapter): training-set size P at fixed capacity,
-# capacity (width multiplier) at fixed P, and weight decay at fixed P and width. Each run
-# trains for 200,000 / P epochs, at least 5 and at most 100: 50,000 images at P = 500,
-# 100,000 at 1,000, 200,000 from 2,000 to 20,000 and 300,000 at 60,000 (capacity_epochs).
+# Capacity and generalization (chapter 03): training-set size P, width, and weight decay; each
+# run trains for 200,000 / P epochs, at least 5 and at most 100 (capacity_epochs).
 CAPACITY_P = (500, 1000, 2000, 5000, 10000, 20000, 60000)
 CAPACITY_WIDTHS = (0.25, 0.5, 1.0, 2.0)
 CAPACITY_DECAYS = (1e-4, 1e-3, 1e-2)
@@ -299,14 +303,10 @@ def largebatch_runs(seeds=(0,), quick=False) -> list[Run]:
     return out
 
 
-# The paper's global rate for its first two passes, and ours: with the paper's rate our
-# implementation's test error jumps from 3% to 25% in the second pass (chapter 09); a fifth and
-# a tenth of the schedule train steadily, two fifths sits between. `lr` is that first rate;
-# sdlm.eta scales the schedule. The sdlm-exact runs change one thing, the curvature: the exact
-# Gauss-Newton diagonal instead of the paper's approximation of it, which is 3 to 6 times
-# smaller for the shared weights of C1 and C3 (chapter 09), to test whether that explains
-# the collapse. The sdlm-pooled runs change only the initial range of the S2 and S4
-# coefficients and biases (init "pooled"), at the paper's rates (issue 18).
+# The paper's first global rate, and fractions of it (at the paper's, our test error jumps from
+# 3% to 25% in pass 2: chapter 09); `lr` is that first rate, sdlm.eta scales the schedule.
+# sdlm-exact: the exact Gauss-Newton diagonal as the curvature (the paper's is 3 to 6 times
+# smaller for C1 and C3); sdlm-pooled: S2 and S4 started in +-2.4 / F_i (issue 18).
 PAPER_RUNS = {
     "sdlm": ("sdlm", 0.0005, "default"),
     "sdlm-eta2e-04": ("sdlm", 0.0002, "default"),
@@ -335,10 +335,8 @@ def paper_runs(seeds=(0,), quick=False) -> list[Run]:
     return out
 
 
-# The notes' rate of 1, tested (optimizer chapter): pytorch/examples' MNIST script trains with
-# Adadelta at 1, the rate times 0.7 after every epoch, batches of 64, for 14 epochs; SGD at 1
-# stops learning with batches of 64 (the gap runs), so it runs here with batches of 1,024, for
-# Table 2's 30 epochs.
+# The notes' rate of 1, tested (chapter 07): pytorch/examples' MNIST recipe (Adadelta at 1,
+# times 0.7 every epoch, batches of 64, 14 epochs), and SGD at 1 with batches of 1,024.
 RATE_ONE = [
     # name, optimizer, lr_gamma, batch size, epochs
     ("adadelta-lr1-g0.7", "adadelta", 0.7, 64, 14),
@@ -370,6 +368,16 @@ def paper_adam_runs(seeds=(0,), quick=False) -> list[Run]:
             for r in optimizer_runs(seeds, quick) if r.optimizer == "adam"]  # fmt: skip
 
 
+def lush_runs(seeds=(0,), quick=False) -> list[Run]:
+    """Lush's LeNet-5 demo (lush.py, chapter 09), 30 epochs; `quick`: 1 on 1,000 and 500."""
+    size = dict(epochs=1, train_subset=1000, test_subset=500) if quick else dict(epochs=30)
+    return [
+        _with_id(Run("lush", "sdlm-lush", 1e-4, batch_size=1, model="lush", scaling="lush",
+                     seed=s, **size), f"lush-e30-s{s}")
+        for s in seeds
+    ]  # fmt: skip
+
+
 EXPERIMENTS = {
     "optimizers": optimizer_runs,
     "rate1": rate_one_runs,
@@ -378,13 +386,11 @@ EXPERIMENTS = {
     "largebatch": largebatch_runs,
     "paper": paper_runs,
     "paperadam": paper_adam_runs,
+    "lush": lush_runs,
 }
-# The experiments whose trained weights something reads: the handwriting chapter (08) and
-# `lenet predict` (optimizers), the paper chapter (09), and tests/test_committed_results.py
-# (optimizers, largebatch, paper). A finished run of another experiment keeps no checkpoint;
-# the capacity (03) and optimizer (07) chapters read only the metrics and summaries of
-# `capacity` and `gap`.
-WEIGHTS_READ = {"optimizers", "largebatch", "paper", "paperadam"}
+# The experiments whose weights something reads (chapters 08 and 09, `lenet predict`,
+# tests/test_committed_results.py); a finished run of another keeps no checkpoint.
+WEIGHTS_READ = {"optimizers", "largebatch", "paper", "paperadam", "lush"}
 
 
 def register(name, plan, keep_weights=True):

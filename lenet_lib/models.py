@@ -373,8 +373,7 @@ def layer_table(model: LeNet5) -> pd.DataFrame:
 
 
 class MLP(nn.Module):
-    """Chapter 04's fully connected baseline on the 32x32 input: ReLU hidden layers (the
-    paper's 300-100 by default), 10 outputs read as the notes' network's (cross-entropy)."""
+    """Chapter 04's baseline: ReLU layers (300-100) on the 32x32 input, 10 cross-entropy outputs."""
 
     def __init__(self, hidden=(300, 100), scaling="standard"):
         super().__init__()
@@ -389,12 +388,13 @@ class MLP(nn.Module):
     decide, probabilities = staticmethod(LeNet5.decide), staticmethod(LeNet5.probabilities)
 
 
+# "lush": registered by lush.py, which train.py imports (its network reuses this module's layers)
 MODELS = {"notes": LeNet5, "paper": LeNet5Paper, "mlp": MLP}
 
 
 def build_model(name: str = "notes", **kwargs) -> LeNet5:
-    """'notes' (the notes' variant), 'paper' (the 1998 network) or 'mlp' (chapter 04's
-    baseline), with the keyword arguments of its class."""
+    """'notes', 'paper' (1998), 'lush' (Lush's demo) or 'mlp' (04), with its class's kwargs."""
+
     if name not in MODELS:
         raise ValueError(f"model must be one of {sorted(MODELS)}, not {name!r}")
     return MODELS[name](**kwargs)

@@ -13,7 +13,7 @@ import pandas as pd
 from . import io
 from .experiments import stored_params
 from .inputs import record_read
-from .models import build_model
+from .train import build_model  # train imports lush.py, which registers model "lush"
 
 RESULTS = io.RESULTS
 # What a complete run's files must hold for a table.

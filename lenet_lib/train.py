@@ -1,8 +1,6 @@
 """The one training loop, `fit`, on in-memory tensors, with atomic per-epoch checkpoints that
-resume exactly; its step rules are torch's optimizers and the paper's SDLM (sdlm.py).
-
-Used by the training-run chapter (one run of every experiment), the preprocessing and
-convolution chapters.
+resume exactly; its step rules are torch's optimizers, the paper's SDLM (sdlm.py) and Lush's
+(lush.py). Used by the training-run chapter (every run), and chapters 02 and 04.
 """
 
 from __future__ import annotations
@@ -18,13 +16,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from . import cuda_graphs, data, io, sdlm
+from . import cuda_graphs, data, io, lush, sdlm
 from .cuda_graphs import cuda_graphs_wanted  # noqa: F401 (fit's switch, tested here)
 from .models import build_model
 
-# sdlm: the paper's procedure (sdlm.py); sdlm-exact: the same with the exact Gauss-Newton
-# diagonal as its curvature.
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "adadelta", "sdlm", "sdlm-exact")
+# sdlm: the paper's procedure (sdlm.py); sdlm-exact: with the exact Gauss-Newton diagonal;
+# sdlm-lush: Lush's LeNet-5 demo's (lush.py).
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "adadelta", "sdlm", "sdlm-exact",
+              "sdlm-lush")  # fmt: skip
 MOMENTUM = 0.9  # the momentum of 'momentum' and 'nesterov' when none is given
 WITH_MOMENTUM = ("momentum", "nesterov")
 
@@ -286,6 +285,8 @@ def step_rule(
     model, optimizer, lr, momentum=None, weight_decay=0.0, batch_size=64, lr_gamma=1.0, graphs=False
 ):
     """The step rule `fit` trains with: a torch optimizer, or the paper's SDLM (sdlm.py)."""
+    if optimizer == "sdlm-lush":
+        return lush.LushRule(model, eta0=lr)
     if optimizer.startswith("sdlm"):
         curvature = "exact" if optimizer == "sdlm-exact" else "paper"
         return sdlm.SDLM(model, eta0=lr, curvature=curvature)

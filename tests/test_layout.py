@@ -14,7 +14,7 @@ LAYERS = [
     {"data", "digits"},
     {"models"},
     {"receptive", "capacity", "sdlm_net"},
-    {"sdlm", "cuda_graphs"},
+    {"sdlm", "cuda_graphs", "lush"},
     {"train"},
     {"experiments"},
     {"worker"},
