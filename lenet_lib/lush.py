@@ -43,7 +43,7 @@ from .models import SparseConv2d, Subsampling, c3_connections
 A, S = 1.7159, 2 / 3  # f(a) = A tanh(S a) = 2 A sigmoid(2 S a) - A
 K = 4 * A * S  # f'(a) = K s (1 - s), s = sigmoid(2 S a)
 MU = 0.02  # Lush's mu: each rate is eta / (h + MU)
-ETAS = (1e-4, 1e-5, 1e-6)  # the global rate of epochs 1-10, 11-20, 21-30
+ETAS = (1e-4, 1e-5, 1e-6)  # the global rate of epochs 1-10, 11-20, 21-30 (`eta`)
 EPOCHS_PER_ETA = 10  # the curvature is re-estimated at the start of each ten
 N_CURVATURE = 1000  # training digits 0-999, in file order
 COEFF = 0.01  # the input coding: 0.01 x the pixel, background 0
@@ -318,7 +318,7 @@ def step(flat, x, t, rates):
 def eta(epoch: int, eta0: float = ETAS[0]) -> float:
     """The global rate of epoch `epoch` (0-based): eta0, eta0 / 10, then eta0 / 100 from
     epoch 20 on (Lush: 1e-4, 1e-5, 1e-6)."""
-    return eta0 * ETAS[min(epoch // EPOCHS_PER_ETA, len(ETAS) - 1)] / ETAS[0]
+    return eta0 / 10 ** min(epoch // EPOCHS_PER_ETA, len(ETAS) - 1)
 
 
 def can_compile() -> bool:
