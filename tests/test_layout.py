@@ -13,7 +13,7 @@ LAYERS = [
     {"__init__", "io", "inputs", "notes", "verdicts"},
     {"data", "digits"},
     {"models"},
-    {"receptive", "capacity", "sdlm_net"},
+    {"receptive", "capacity", "sdlm_net", "lush_net"},
     {"sdlm", "cuda_graphs", "lush"},
     {"train"},
     {"experiments"},

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, jacrev
 
-from lenet_lib import data, experiments, lush, models, sdlm_net, train
+from lenet_lib import data, experiments, lush, lush_net, models, sdlm_net, train
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +70,9 @@ def test_group_forward_and_gradient_are_autograds(digits):
     equal each network's own autograd pass."""
     X, y = digits[0][:3], digits[1][:3]
     nets = [trained_a_little(s) for s in range(3)]
-    group = lush.Group(nets)
-    c, out = lush.forward(X.squeeze(1).contiguous(), group.params)
-    grads = lush.backward(c, out - lush.targets(y).unsqueeze(2), group.params)
+    group = lush_net.Group(nets)
+    c, out = lush_net.forward(X.squeeze(1).contiguous(), group.params)
+    grads = lush_net.backward(c, out - lush.targets(y).unsqueeze(2), group.params)
     for g, m in enumerate(nets):
         m.zero_grad()
         o = m(X[g : g + 1])
@@ -90,7 +90,7 @@ def test_curvature_is_the_papers_recursion(digits):
     10 units, with 1 at those outputs and 0 at the others."""
     X = digits[0][:7]
     m = trained_a_little(3)
-    h = lush.Group([m]).curvature(X.squeeze(1).contiguous(), chunk=3)
+    h = lush_net.Group([m]).curvature(X.squeeze(1).contiguous(), chunk=3)
     pm = models.LeNet5Paper(init="sqrt", init_seed=0)
     with torch.no_grad():
         for name in ("c1", "s2", "c3", "s4", "c5"):
@@ -105,7 +105,7 @@ def test_curvature_is_the_papers_recursion(digits):
     ones[:, :10] = 1
     want = [t / len(X) for t in net.backward(net.forward(X), ones, square=True)]
     want[10], want[11] = want[10][:10], want[11][:10]
-    for name, got, w in zip(lush.NAMES, lush._views(h), want, strict=True):
+    for name, got, w in zip(lush_net.NAMES, lush_net._views(h), want, strict=True):
         assert torch.allclose(got[0].flatten(), w.flatten(), rtol=1e-4, atol=1e-9), name
     assert (h >= 0).all()
 
@@ -116,13 +116,13 @@ def _ggn_twin(m):
     first layer's input is scaled by S, one reading a squashed layer by S A); full C3 (its
     unconnected kernels 0); the S layers as 2x2 depthwise convolutions of stride 2 with four
     equal weights. Returns the network and each compared layer's scale."""
-    k = lush.S * lush.A
+    k = lush_net.S * lush_net.A
 
     def conv(weight, bias, scale, **kw):
         c = nn.Conv2d(
             weight.shape[1] * kw.get("groups", 1), weight.shape[0], weight.shape[-1], **kw
         )
-        c.weight.data, c.bias.data = weight.detach() * scale, bias.detach() * lush.S
+        c.weight.data, c.bias.data = weight.detach() * scale, bias.detach() * lush_net.S
         return c
 
     def sub(s):
@@ -130,11 +130,14 @@ def _ggn_twin(m):
         return conv(w, s.bias, k, stride=2, groups=len(s.weight))
 
     out = nn.Linear(120, 10)
-    out.weight.data, out.bias.data = m.output.weight.detach() * k, m.output.bias.detach() * lush.S
-    layers = [conv(m.c1.weight, m.c1.bias, lush.S), nn.Tanh(), sub(m.s2), nn.Tanh(),
+    out.weight.data, out.bias.data = (
+        m.output.weight.detach() * k,
+        m.output.bias.detach() * lush_net.S,
+    )
+    layers = [conv(m.c1.weight, m.c1.bias, lush_net.S), nn.Tanh(), sub(m.s2), nn.Tanh(),
               conv(m.c3.full_weight(), m.c3.bias, k), nn.Tanh(), sub(m.s4), nn.Tanh(),
               conv(m.c5.weight, m.c5.bias, k), nn.Tanh(), nn.Flatten(), out, nn.Tanh()]  # fmt: skip
-    return nn.Sequential(*layers), {0: lush.S, 4: k, 8: k, 11: k}
+    return nn.Sequential(*layers), {0: lush_net.S, 4: k, 8: k, 11: k}
 
 
 def test_exact_gauss_newton_diagonal_backpack_against_torch_func(digits):
@@ -158,30 +161,33 @@ def test_exact_gauss_newton_diagonal_backpack_against_torch_func(digits):
         for k in exact:
             exact[k] += (J[k] ** 2).sum(0)
     twin, scale = _ggn_twin(m)
-    assert torch.allclose(lush.A * twin(X), m(X), atol=1e-5)
+    assert torch.allclose(lush_net.A * twin(X), m(X), atol=1e-5)
     twin, loss_fn = backpack.extend(twin), backpack.extend(nn.MSELoss(reduction="sum"))
     # 0.5 |A u - t|^2 = (A^2 / 2) |u - t / A|^2, and d/dw = scale d/dw_twin
-    loss = loss_fn(twin(X), lush.targets(y) / lush.A)
+    loss = loss_fn(twin(X), lush.targets(y) / lush_net.A)
     with backpack.backpack(DiagGGNExact()):
         loss.backward()
 
     def bp(i):
-        return twin[i].weight.diag_ggn_exact * scale[i] ** 2 * lush.A**2 / 2
+        return twin[i].weight.diag_ggn_exact * scale[i] ** 2 * lush_net.A**2 / 2
 
     for i, name in ((0, "c1.weight"), (8, "c5.weight"), (11, "output.weight")):
         assert torch.allclose(bp(i), exact[name], rtol=1e-3, atol=1e-9), name
     c3 = bp(4)[m.c3.out_idx, m.c3.in_idx]
     assert torch.allclose(c3, exact["c3.weight"], rtol=1e-3, atol=1e-9)
-    h = lush._views(lush.Group([m]).curvature(X.squeeze(1).contiguous()) * len(X))
+    h = lush_net._views(lush_net.Group([m]).curvature(X.squeeze(1).contiguous()) * len(X))
     assert torch.allclose(h[10][0], exact["output.weight"], rtol=1e-4)
     assert not torch.allclose(h[0][0].view(6, 1, 5, 5), exact["c1.weight"], rtol=0.1)
 
 
 def test_compiled_step_matches_eager(digits):
-    if not lush.can_compile():
+    if not lush_net.can_compile():
         pytest.skip("no C++ compiler: the step runs eager")
     X, y = digits[0][:2].squeeze(1).contiguous(), digits[1][:2]
-    a, b = lush.Group([trained_a_little(1)]), lush.Group([trained_a_little(1)], compiled=True)
+    a, b = (
+        lush_net.Group([trained_a_little(1)]),
+        lush_net.Group([trained_a_little(1)], compiled=True),
+    )
     rates = a.rates(a.curvature(X), 1e-4)
     for i in range(2):
         t = lush.targets(y[i : i + 1]).unsqueeze(2)
@@ -212,7 +218,7 @@ def test_resume_equals_uninterrupted(digits, tmp_path):
         assert torch.equal(a, b)
     assert h_whole[1]["train_loss"] < h_whole[0]["train_loss"]
     state = train.load_checkpoint(tmp_path / "b.pt")
-    assert state["sdlm"]["protocol"] == "lush" and state["lush_h"].shape == (1, lush.SIZE)
+    assert state["sdlm"]["protocol"] == "lush" and state["lush_h"].shape == (1, lush_net.SIZE)
 
 
 def test_a_checkpoint_resumes_only_with_its_own_settings(digits, tmp_path):
@@ -247,3 +253,12 @@ def test_the_experiment_and_its_checks():
     net = experiments.new_model(runs[1])
     assert isinstance(net, lush.LeNet5Lush)
     assert torch.equal(net.c1.weight, lush.LeNet5Lush(init_seed=1).c1.weight)
+
+
+def test_curvature_table(digits):
+    """Lush's curvature is the exact Gauss-Newton diagonal where a weight reaches each output
+    by one path (C5, the output layer), and smaller for the shared kernels of C1 and C3."""
+    table = lush.curvature_table(trained_a_little(4), digits[0][:6])
+    assert list(table.index) == ["C1", "S2", "C3", "S4", "C5", "output"]
+    assert table.loc[["C5", "output"], "median"].to_numpy() == pytest.approx([1, 1], rel=1e-4)
+    assert table.loc["C1", "p95"] < 1 and table.loc["C3", "median"] < 1
