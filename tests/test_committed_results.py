@@ -7,7 +7,7 @@ import torch
 
 from lenet_lib import data, experiments, io, results, runner, train
 
-EXPERIMENTS = ("optimizers", "largebatch", "paper", "paperadam")
+EXPERIMENTS = sorted(experiments.WEIGHTS_READ)  # those whose runs keep their weights
 
 
 def committed():
