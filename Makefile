@@ -65,6 +65,7 @@ reproduce: data
 	$(RUN) paper --jobs $(JOBS) --threads 1
 	$(RUN) paper --seeds 1,2 --only sdlm-eta1e-04-e20-s1,sdlm-eta1e-04-e20-s2,sdlm-pooled-e20-s1,sdlm-pooled-e20-s2 --jobs $(JOBS) --threads 1
 	$(RUN) paperadam --seeds $(SEEDS) --jobs $(JOBS) --threads 1
+	$(RUN) lush --seeds $(SEEDS) --jobs $(JOBS) --threads 1
 
 clean:
 	rm -rf _build
