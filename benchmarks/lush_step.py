@@ -86,9 +86,15 @@ def main():
             rates[name].append(n / (time.perf_counter() - t0))
     base = statistics.median(rates["paper, today"])
     table = pd.DataFrame(
-        [{"step": name, "updates_per_s": statistics.median(r), "x_today":
-          statistics.median(r) / base, "timings": ", ".join(f"{v:.0f}" for v in r)}
-         for name, r in rates.items()]  # fmt: skip
+        [
+            {
+                "step": name,
+                "updates_per_s": statistics.median(r),
+                "x_today": statistics.median(r) / base,
+                "timings": ", ".join(f"{v:.0f}" for v in r),
+            }
+            for name, r in rates.items()
+        ]  # fmt: skip
     )
     print(table.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
     stamp = io.provenance(torch.device("cpu"), data.data_checksums())
