@@ -39,6 +39,7 @@ from .verdicts import (  # noqa: F401 (re-exported: chapters use claims.X)
     sign,
     standard_error,
     t_interval,
+    welch_df,
     welch_interval,
     within_se,
     within_tol,
@@ -325,6 +326,13 @@ def _glue(key: str, value) -> None:
             return
         from myst_nb import glue
     glue(key, value, display=False)
+
+
+def cannot_check(claim_id: str, reason: str, ours: str = "") -> Verdict:
+    """The verdict of a claim the data measured here cannot decide, with the reason (e.g. a
+    minimum claimed inside a range whose lowest value is at its end: chapter 03)."""
+    c = CLAIMS_BY_ID[claim_id]
+    return Verdict(claim_id, UNCHECKABLE, ours or "–", c.notes_display, c.criterion.text(), reason)
 
 
 def claim_key(claim_id: str, what: str = "verdict") -> str:

@@ -229,9 +229,17 @@ def welch_interval(a, b, level: float = 0.95) -> tuple[float, float]:
     d = float(a.mean() - b.mean())
     if se == 0:
         return d, d
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    h = float(stats.t.ppf(0.5 + level / 2, df) * se)
+    h = float(stats.t.ppf(0.5 + level / 2, welch_df(a, b)) * se)
     return d - h, d + h
+
+
+def welch_df(a, b) -> float:
+    """Welch's degrees of freedom for the difference of the means of `a` and `b`."""
+    a, b = _values(a), _values(b)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    if va + vb == 0:
+        return math.inf
+    return (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
 
 
 def binomial_se(rate: float, n: int) -> float:
@@ -349,15 +357,19 @@ def decide(
         v = crit.direction * _values(ours)
         s = np.zeros_like(v) if se is None else np.broadcast_to(_values(se), v.shape)
         if np.isnan(s).any():
-            return out(UNCHECKABLE, "one seed: the standard error is unknown")
+            return out(UNCHECKABLE, "one seed: no interval")
         k = crit.k
-        if df is not None:  # seeds: the t quantile of the difference's interval
+        if df is not None:  # seeds: the t quantile of each difference's interval
             from scipy import stats
 
             k = stats.t.ppf(0.975, np.broadcast_to(_values(df), v.shape))
-        margin = v - k * s
+        margin, far = v - k * s, v + k * s
         detail = f"smallest margin {float(margin.min()):.3g}"
-        return out(HOLDS if (margin > 0).all() else FAILS, detail)
+        if (margin > 0).all():
+            return out(HOLDS, detail)
+        if (far < 0).any() or (s == 0).all():  # some difference resolved the other way
+            return out(FAILS, detail)
+        return out(UNCHECKABLE, detail + ": a difference the seeds do not resolve either way")
 
     if kind == "exact":
         if isinstance(ours, str) or isinstance(notes, str):
