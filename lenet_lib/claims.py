@@ -161,7 +161,6 @@ KINDS = {  # each kind of criterion, explained once on the claims page
 }
 
 
-
 # --- the ledger: what the chapters decided, for the claims page and the front page --------
 
 
@@ -237,15 +236,23 @@ def _verdict_cell(c: Claim, v: Verdict | None) -> str:
     return f"{VERDICT_MARK[v.verdict]} **{v.verdict}**" + (f"<br>{small}" if small else "")
 
 
-def findings_table(claims: Sequence[Claim] = CLAIMS, section: str | None = None,
-                   verdicts: dict | None = None, verdict: str | None = None) -> str:
+def findings_table(
+    claims: Sequence[Claim] = CLAIMS,
+    section: str | None = None,
+    verdicts: dict | None = None,
+    verdict: str | None = None,
+) -> str:
     """The claims as a MyST table, one row per claim (of one notes' section, or with one
     verdict, if given): the claim and its section of the notes, the notes' number, ours, the
     verdict with its criterion and reasoning on a second line, and the section that checks it.
     Five columns, so that it fits the page (the claims page)."""
     verdicts = decided(claims) if verdicts is None else verdicts
     rows = [c for c in claims if section is None or c.section == section]
-    rows = [c for c in rows if verdict is None or getattr(verdicts.get(c.id), "verdict", None) == verdict]
+    rows = [
+        c
+        for c in rows
+        if verdict is None or getattr(verdicts.get(c.id), "verdict", None) == verdict
+    ]
     lines = ["| Claim | Notes | Ours | Verdict | Checked in |", "|---|---|---|---|---|"]
     for c in rows:
         v = verdicts.get(c.id)

@@ -92,9 +92,7 @@ class Criterion:
                 else f"within {self.tol:g}{unit}"
             )
             if self.approx is not None:
-                wide = (
-                    f"a factor of {self.approx:g}" if self.scale == "factor" else f"{self.approx:g}"
-                )
+                wide = f"{'a factor of ' if self.scale == 'factor' else ''}{self.approx:g}"
                 core += f"; holds approximately within {wide}"
             return core
         if self.kind == "sign":
@@ -103,11 +101,11 @@ class Criterion:
         if self.kind == "exact":
             core = "equal" if not self.tol else f"equal up to {self.tol:g} (float rounding)"
             if self.approx:
-                core += f"; approximately: {', '.join(map(str, self.approx))}"
+                core += f"; holds approximately for: {', '.join(map(str, self.approx))}"
             return core
         if self.kind == "interval":
-            core = f"in [{self.lo:g}, {self.hi:g}]"
-            return core + ("; holds approximately if its 95% interval reaches it" if self.fitted else "")
+            near = "; holds approximately if its 95% interval reaches it" if self.fitted else ""
+            return f"in [{self.lo:g}, {self.hi:g}]{near}"
         if self.kind == "reference":
             return "a cited fact"
         return "–"
@@ -115,11 +113,8 @@ class Criterion:
 
 def within_se(k: float = 2.0, single_run: bool = False, binomial_n: int | None = None):
     """A published number (or our other mean) against our seeds' 95% t-interval (`NOISE_RULE`).
-
-    `single_run` and `binomial_n` are accepted for old rows and no longer change the decision:
-    every published number is set against our seed spread alone. `k` applies only where a
-    standard error is given instead of seeds (`decide(..., se=)`). No approximate band.
-    """
+    `single_run`, `binomial_n`: accepted for old rows, ignored; `k`: only where a standard error
+    is given instead of seeds (`decide(..., se=)`). No approximate band."""
     return Criterion("within_se", k=k, single_run=single_run, binomial_n=binomial_n)
 
 
@@ -290,7 +285,7 @@ def decide(
     def out(verdict, detail="", ours_text=None, **numbers):
         text = _fmt(ours, fmt) if ours_text is None else ours_text
         if "value" not in numbers and _scalar(ours):
-            numbers["value"] = float(ours)
+            numbers["value"] = float(_values(ours)[0])
         return Verdict(cid, verdict, text, _fmt(notes, fmt), crit.text(), detail, **numbers)
 
     kind = crit.kind
@@ -331,7 +326,9 @@ def decide(
             detail += " (few: a wide interval)"
         kw = dict(value=m, lo=lo, hi=hi, n=len(a))
         if ref and (hi - lo) / 2 > abs(ref):
-            detail += ": wider than the claimed value itself, too wide to tell it from zero or double"
+            detail += (
+                ": wider than the claimed value itself, too wide to tell it from zero or double"
+            )
             return out(UNCHECKABLE, detail, _fmt(mean, fmt), **kw)
         ok = lo <= ref <= hi
         side = "" if ok else (" (ours higher)" if ref < lo else " (ours lower)")
