@@ -72,6 +72,8 @@ def reference(c: Claim) -> tuple[float, float, float | None] | None:
     """What ours is set against, as (lo, hi, point): a claimed range, a claimed number with the
     tolerance named in the row, or a number; None for a claim without one."""
     crit = c.criterion
+    if crit.kind in ("sign", "reference", "not_checkable"):  # an ordering or a statement
+        return None
     if crit.kind == "interval":
         return crit.lo, crit.hi, None
     point = _number(c.notes_value)
@@ -110,15 +112,17 @@ def _row_text(c: Claim, v: Verdict, ref) -> str:
 def figure(verdicts: dict, claims=CLAIMS):
     """The scorecard: for each numeric claim, its own horizontal scale with the claimed value
     (a black bar; a grey band for a claimed range or a named tolerance) and ours (a marker with
-    its interval), coloured and shaped by verdict, the verdict named at the right. White
-    background, readable in the theme's light and dark modes (the front page)."""
+    its interval), coloured and shaped by verdict, the verdict and the numbers named at the
+    right. White background, readable in the theme's light and dark modes (the front page)."""
     import matplotlib.pyplot as plt
+    from matplotlib.transforms import blended_transform_factory
 
     table = rows(verdicts, claims)
     n = max(len(table), 1)
-    fig, axes = plt.subplots(n, 1, figsize=(10, 0.34 * n + 0.9), squeeze=False)
-    fig.subplots_adjust(left=0.27, right=0.55, top=1 - 0.5 / (0.34 * n + 0.9), bottom=0.02,
-                        hspace=0.9)  # fmt: skip
+    height = 0.36 * n + 0.7
+    fig, axes = plt.subplots(n, 1, figsize=(11, height), squeeze=False)
+    fig.subplots_adjust(left=0.25, right=0.49, top=1 - 0.45 / height, bottom=0.25 / height,
+                        hspace=1.1)  # fmt: skip
     for ax, (c, v, (lo, hi, point)) in zip(axes[:, 0], table, strict=False):
         colour, marker = STYLE[v.verdict]
         xs = [lo, hi, v.value] + [x for x in (v.lo, v.hi) if _number(x) is not None]
@@ -128,7 +132,7 @@ def figure(verdicts: dict, claims=CLAIMS):
         if hi > lo:
             ax.axvspan(lo, hi, color="#DDDDDD", zorder=0)
         if point is not None:
-            ax.axvline(point, color="black", lw=2, zorder=1)
+            ax.axvline(point, color="black", lw=2.5, zorder=1)
         if _number(v.lo) is not None and _number(v.hi) is not None:
             ax.plot([v.lo, v.hi], [0, 0], color=colour, lw=2.5, solid_capstyle="butt", zorder=2)
         ax.plot([v.value], [0], marker=marker, color=colour, ms=8, mec="black", mew=0.6,
@@ -137,20 +141,24 @@ def figure(verdicts: dict, claims=CLAIMS):
         ax.set_yticks([])
         ax.tick_params(axis="x", labelsize=7, length=2, pad=1)
         ax.xaxis.set_major_locator(plt.MaxNLocator(3))
+        ax.ticklabel_format(axis="x", useOffset=False, style="plain")
         for side in ("left", "right", "top"):
             ax.spines[side].set_visible(False)
         label = SHORT.get(c.id) or (c.claim if len(c.claim) <= 34 else c.claim[:33] + "…")
-        ax.text(-0.03, 0.1, label, transform=ax.transAxes, ha="right", va="center", fontsize=9)
-        ax.text(1.03, 0.1, f"{VERDICT_MARK[v.verdict]} {v.verdict}", transform=ax.transAxes,
-                ha="left", va="center", fontsize=9, color=colour, weight="bold")  # fmt: skip
-        ax.text(1.03, -1.0, _row_text(c, v, (lo, hi, point)), transform=ax.transAxes,
-                ha="left", va="center", fontsize=7, color="#333333")  # fmt: skip
-    head = axes[0, 0]
-    head.text(-0.03, 1.9, "claim", transform=head.transAxes, ha="right", fontsize=9, weight="bold")
-    head.text(0.5, 1.9, "claimed (black; grey: range or tolerance) and ours (marker, interval)",
-              transform=head.transAxes, ha="center", fontsize=8)  # fmt: skip
-    head.text(1.03, 1.9, "verdict; the numbers", transform=head.transAxes, ha="left", fontsize=9,
-              weight="bold")  # fmt: skip
+        row = blended_transform_factory(fig.transFigure, ax.transAxes)
+        ax.text(0.24, 0.1, label, transform=row, ha="right", va="center", fontsize=9)
+        ax.text(0.505, 0.1, f"{VERDICT_MARK[v.verdict]} {v.verdict}", transform=row, ha="left",
+                va="center", fontsize=9, color=colour, weight="bold")  # fmt: skip
+        ax.text(0.68, 0.1, _row_text(c, v, (lo, hi, point)), transform=row, ha="left",
+                va="center", fontsize=8, color="#222222")  # fmt: skip
+    top = 1 - 0.15 / height
+    for x, text, ha in (
+        (0.24, "claim", "right"),
+        (0.37, "claimed and ours", "center"),
+        (0.505, "verdict", "left"),
+        (0.68, "claimed · ours (interval)", "left"),
+    ):
+        fig.text(x, top, text, ha=ha, va="center", fontsize=9, weight="bold")
     fig.patch.set_facecolor("white")
     return fig
 
@@ -158,7 +166,7 @@ def figure(verdicts: dict, claims=CLAIMS):
 def front_values(verdicts: dict, glue=None) -> dict:
     """The front page's numbers and words, each from one claim of `FRONT`: `front_<id>_verdict`,
     `_ours` (our value as the chapter gave it), `_notes` (the notes' or paper's number),
-    `_interval` (ours with its interval, where seeds give one). Glued when `glue` is given;
+    `_interval` (the range of our interval: over seeds, or a fit's). Glued when `glue` is given;
     a claim not decided yet reads "not decided yet"."""
     out = {}
     for cid in FRONT:
@@ -168,10 +176,9 @@ def front_values(verdicts: dict, glue=None) -> dict:
         out[f"front_{cid}_notes"] = c.notes_display
         if v and _number(v.lo) is not None and _number(v.hi) is not None:
             span = f"{_fmt(v.lo, c.fmt)} to {_fmt(v.hi, c.fmt)}"
-            seeds = f", {v.n} seeds" if v.n else ""
-            out[f"front_{cid}_interval"] = f"{_fmt(v.value, c.fmt)} ({span}{seeds})"
+            out[f"front_{cid}_interval"] = span + (f" over {v.n} seeds" if v.n else "")
         else:
-            out[f"front_{cid}_interval"] = out[f"front_{cid}_ours"]
+            out[f"front_{cid}_interval"] = "no interval"
     t2 = [(CLAIMS_BY_ID[cid], verdicts.get(cid)) for cid in TABLE2_TEST]
     higher = [c for c, v in t2 if v and v.verdict == FAILS and v.value > c.notes_value]
     out["front_table2_higher"] = f"{len(higher)} of the {len(t2)}"
