@@ -134,9 +134,11 @@ KINDS = {  # each kind of criterion, explained once on the claims page
     ),
     "sign": (
         "a sign or an ordering",
-        "The claimed direction of a difference (or of every step of an ordering). Where seeds "
-        "give an interval, each difference's 95% t-interval must lie wholly on the claimed "
-        "side; a difference within the noise does not support the claim.",
+        "The claimed direction of a difference (or of every step of an ordering): each "
+        "difference's 95% t-interval over seeds must lie wholly on the claimed side. One whose "
+        "interval lies wholly on the other side does not hold; one whose interval straddles "
+        "zero cannot be checked here, the seeds being too few to resolve it. Without seeds "
+        "(no standard error, or one known otherwise) the difference must clear k of them.",
     ),
     "exact": (
         "equal",

@@ -364,7 +364,7 @@ def decide(
         detail = f"smallest margin {float(margin.min()):.3g}"
         if (margin > 0).all():
             return out(HOLDS, detail)
-        if (far < 0).any() or (s == 0).all():  # some difference resolved the other way
+        if (far < 0).any() or df is None:  # resolved the other way, or no seeds to blame
             return out(FAILS, detail)
         return out(UNCHECKABLE, detail + ": a difference the seeds do not resolve either way")
 

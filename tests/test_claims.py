@@ -114,11 +114,13 @@ def test_sign_without_and_with_standard_errors():
     assert decide(claims.sign(-1), [-0.1, -0.2]).verdict == HOLDS
     assert decide(claims.sign(+1), [0.0]).verdict == FAILS  # no change is not an increase
     assert decide(claims.sign(+1, k=2), 0.5, se=0.2).verdict == HOLDS
-    # within the noise: neither direction resolved
-    assert decide(claims.sign(+1, k=2), 0.3, se=0.2).verdict == UNCHECKABLE
-    assert decide(claims.sign(+1, k=2), [0.5, 0.5], se=[0.1, 0.3]).verdict == UNCHECKABLE
+    # a known standard error (no seeds): within the noise does not support the claim
+    assert decide(claims.sign(+1, k=2), 0.3, se=0.2).verdict == FAILS
+    # seeds: within the noise, neither direction resolved, cannot be checked
+    assert decide(claims.sign(+1), 0.3, se=0.2, df=2).verdict == UNCHECKABLE
+    assert decide(claims.sign(+1), [0.5, 0.5], se=[0.05, 0.3], df=2).verdict == UNCHECKABLE
     # resolved the other way: does not hold, even beside a step that holds
-    assert decide(claims.sign(+1, k=2), [0.5, -0.9], se=[0.1, 0.3]).verdict == FAILS
+    assert decide(claims.sign(+1), [0.5, -0.9], se=[0.05, 0.1], df=2).verdict == FAILS
     assert decide(claims.sign(+1), 5.0, se=float("nan")).verdict == UNCHECKABLE
 
 
