@@ -235,7 +235,9 @@ def _verdict_cell(c: Claim, v: Verdict | None) -> str:
     crit = "" if c.criterion.kind in ("reference", "not_checkable") else c.criterion.text()
     parts = [p for p in (crit, why) if p]
     small = "; ".join(parts) + cites
-    return f"{VERDICT_MARK[v.verdict]} **{v.verdict}**" + (f"<br>{small}" if small else "")
+    return f"{VERDICT_MARK[v.verdict]} **{v.verdict}**" + (
+        f"<br><small>{small}</small>" if small else ""
+    )
 
 
 def findings_table(

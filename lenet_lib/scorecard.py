@@ -24,6 +24,10 @@ STYLE = {
 SHORT = {  # the scorecard's row labels where the claim's own words are too long
     "dataset_sizes": "MNIST: 60,000 + 10,000 digits",
     "test_halves": "test set: two blocks of 5,000",
+    "shared_weights": "a map's units share weights",
+    "shift_equivariance": "shifted input, shifted maps",
+    "tanh_identity": "tanh(x) = 2S(x) − 1",
+    "size_formula_general": "size formula (1) in general",
     "box_20": "digits fit a 20x20 box",
     "grey_levels": "grey levels from interpolation",
     "centre_of_mass": "centre of mass at the centre",
@@ -100,13 +104,13 @@ def rows(verdicts: dict, claims=CLAIMS) -> list[tuple[Claim, Verdict, tuple]]:
 
 def _row_text(c: Claim, v: Verdict, ref) -> str:
     lo, hi, point = ref
-    theirs = "the paper" if c.source == "paper" else "notes"
     claimed = c.notes_display if point is not None else f"{lo:g} to {hi:g}"
+    if len(claimed) > 12:
+        claimed = _fmt(point, c.fmt) if point is not None else "claimed"
     ours = _fmt(v.value, c.fmt)
-    if _number(v.lo) is not None and _number(v.hi) is not None:
-        ours += f" ({_fmt(v.lo, c.fmt)} to {_fmt(v.hi, c.fmt)}"
-        ours += f", {v.n} seeds)" if v.n else ")"
-    return f"{theirs} {claimed}  ·  ours {ours}"
+    if v.n:
+        ours += f" ({v.n} seeds)"
+    return f"{claimed} → {ours}"
 
 
 def figure(verdicts: dict, claims=CLAIMS):
@@ -120,8 +124,8 @@ def figure(verdicts: dict, claims=CLAIMS):
     table = rows(verdicts, claims)
     n = max(len(table), 1)
     height = 0.36 * n + 0.7
-    fig, axes = plt.subplots(n, 1, figsize=(11, height), squeeze=False)
-    fig.subplots_adjust(left=0.25, right=0.49, top=1 - 0.45 / height, bottom=0.25 / height,
+    fig, axes = plt.subplots(n, 1, figsize=(8.5, height), squeeze=False)
+    fig.subplots_adjust(left=0.285, right=0.545, top=1 - 0.45 / height, bottom=0.25 / height,
                         hspace=1.1)  # fmt: skip
     for ax, (c, v, (lo, hi, point)) in zip(axes[:, 0], table, strict=False):
         colour, marker = STYLE[v.verdict]
@@ -146,17 +150,17 @@ def figure(verdicts: dict, claims=CLAIMS):
             ax.spines[side].set_visible(False)
         label = SHORT.get(c.id) or (c.claim if len(c.claim) <= 34 else c.claim[:33] + "…")
         row = blended_transform_factory(fig.transFigure, ax.transAxes)
-        ax.text(0.24, 0.1, label, transform=row, ha="right", va="center", fontsize=9)
-        ax.text(0.505, 0.1, f"{VERDICT_MARK[v.verdict]} {v.verdict}", transform=row, ha="left",
+        ax.text(0.275, 0.1, label, transform=row, ha="right", va="center", fontsize=9)
+        ax.text(0.56, 0.1, f"{VERDICT_MARK[v.verdict]} {v.verdict}", transform=row, ha="left",
                 va="center", fontsize=9, color=colour, weight="bold")  # fmt: skip
-        ax.text(0.68, 0.1, _row_text(c, v, (lo, hi, point)), transform=row, ha="left",
+        ax.text(0.805, 0.1, _row_text(c, v, (lo, hi, point)), transform=row, ha="left",
                 va="center", fontsize=8, color="#222222")  # fmt: skip
     top = 1 - 0.15 / height
     for x, text, ha in (
-        (0.24, "claim", "right"),
-        (0.37, "claimed and ours", "center"),
-        (0.505, "verdict", "left"),
-        (0.68, "claimed · ours (interval)", "left"),
+        (0.275, "claim", "right"),
+        (0.415, "claimed | ours", "center"),
+        (0.56, "verdict", "left"),
+        (0.805, "claimed → ours", "left"),
     ):
         fig.text(x, top, text, ha=ha, va="center", fontsize=9, weight="bold")
     fig.patch.set_facecolor("white")
@@ -172,7 +176,10 @@ def front_values(verdicts: dict, glue=None) -> dict:
     for cid in FRONT:
         c, v = CLAIMS_BY_ID[cid], verdicts.get(cid)
         out[f"front_{cid}_verdict"] = v.verdict if v else "not decided yet"
-        out[f"front_{cid}_ours"] = v.ours if v else "–"
+        ours = v.ours if v else "–"
+        if ours.count(", ") == 1 and all(ch in "0123456789.,-+ " for ch in ours):
+            ours = ours.replace(", ", " and ")  # two numbers: 60,000 and 10,000
+        out[f"front_{cid}_ours"] = ours
         out[f"front_{cid}_notes"] = c.notes_display
         if v and _number(v.lo) is not None and _number(v.hi) is not None:
             span = f"{_fmt(v.lo, c.fmt)} to {_fmt(v.hi, c.fmt)}"
