@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .models import LeNet5, layer_table
-from .verdicts import standard_error
+from .verdicts import standard_error, welch_df
 
 
 def n_params(width: float) -> int:
@@ -79,9 +79,14 @@ def converged(metrics: pd.DataFrame, last: int = 3) -> bool:
     return bool(len(metrics) >= last and (metrics["train_acc"].tail(last) == 100).all())
 
 
-def steps(df: pd.DataFrame, by: str, col: str) -> tuple[list, list]:
+def steps(df: pd.DataFrame, by: str, col: str) -> tuple[list, list, list]:
     """From each value of `by` to the next: the difference of the seeds' mean of `col`, in
-    points of %, and its standard error over the seeds (chapter 03's orderings)."""
+    points of %, its standard error over the seeds and Welch's degrees of freedom (chapter
+    03's orderings, decided by their t-intervals)."""
     groups = [100 * g[col].to_numpy() for _, g in df.groupby(by)]
     pairs = list(itertools.pairwise(groups))
-    return [b.mean() - a.mean() for a, b in pairs], [standard_error(a, b) for a, b in pairs]
+    return (
+        [b.mean() - a.mean() for a, b in pairs],
+        [standard_error(a, b) for a, b in pairs],
+        [welch_df(a, b) for a, b in pairs],
+    )

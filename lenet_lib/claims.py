@@ -2,24 +2,29 @@
 
 `CLAIMS` holds each claim in our words with where the notes make it, the notes' number, the
 criterion that decides it and the section that checks it. A chapter calls `decide(claim_id,
-ours, ...)` and `glue_verdict` (keys `claim_<id>_verdict` and `claim_<id>_ours`);
-`findings_table` renders the rows for the introduction and the claims page, and
-`criteria_text` explains each kind of criterion once. Never trains, never reads `results/`.
+ours, ...)` and `glue_verdict` (keys `claim_<id>_verdict` and `claim_<id>_ours`), which in a
+book build also writes the decided verdict to the build's ledger; the claims page and the
+front page read the ledger back (`decided`) and render it (`findings_table`, `scorecard.py`).
+`criteria_text` states the noise model and explains each kind of criterion once. Never
+trains, never reads `results/`.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .inputs import LOG_VAR, record_read
 from .notes import NOTES_TABLE1, NOTES_TABLE2, NOTES_TABLE_I, PAPER  # noqa: F401 (re-exported)
 from .verdicts import (  # noqa: F401 (re-exported: chapters use claims.X)
     APPROX,
     FAILS,
     HOLDS,
-    KINDS,
+    NOISE_RULE,
     UNCHECKABLE,
     VERDICT_MEANING,
     VERDICTS,
@@ -33,6 +38,9 @@ from .verdicts import (  # noqa: F401 (re-exported: chapters use claims.X)
     reference,
     sign,
     standard_error,
+    t_interval,
+    welch_df,
+    welch_interval,
     within_se,
     within_tol,
 )
@@ -112,38 +120,101 @@ SECTIONS = {  # the notes' sections, in order, for the claims page
 }
 
 
+KINDS = {  # each kind of criterion, explained once on the claims page
+    "within_se": (
+        "inside our seeds' interval",
+        "A published number against our mean over seeds and its 95% t-interval, by the noise "
+        "model above. There is no approximate band: a difference the seeds resolve is one.",
+    ),
+    "within_tol": (
+        "stated tolerance",
+        "For values computed without noise (a formula, a constant, a range of rates): the "
+        "absolute or relative difference, or the ratio, at most the tolerance named in the "
+        "row; a second, wider tolerance, where the row names one, gives 'holds approximately'.",
+    ),
+    "sign": (
+        "a sign or an ordering",
+        "The claimed direction of a difference (or of every step of an ordering): each "
+        "difference's 95% t-interval over seeds must lie wholly on the claimed side. One whose "
+        "interval lies wholly on the other side does not hold; one whose interval straddles "
+        "zero cannot be checked here, the seeds being too few to resolve it. Without seeds "
+        "(no standard error, or one known otherwise) the difference must clear k of them.",
+    ),
+    "exact": (
+        "equal",
+        "Counts, sizes, names and tables: ours must equal the claim (floating-point values "
+        "up to a stated rounding). A weaker reading, where stated, gives 'holds "
+        "approximately'.",
+    ),
+    "interval": (
+        "a value in a stated range",
+        "The value lies in the claimed range; a fitted value outside it whose 95% interval "
+        "reaches into it holds approximately.",
+    ),
+    "reference": (
+        "a cited fact",
+        "Historical and bibliographic claims are decided by the publications cited beside "
+        "them, not by a computation.",
+    ),
+    "not_checkable": (
+        "cannot be checked here",
+        "The reason is given with the claim.",
+    ),
+}
+
+
+# --- the ledger: what the chapters decided, for the claims page and the front page --------
+
+
+def ledger_dir() -> Path | None:
+    """The build's ledger folder (beside the inputs extension's read logs), or None outside a
+    book build: chapters write their verdicts there, the claims and front pages read them."""
+    log = os.environ.get(LOG_VAR)
+    return Path(log).parent.parent / "lenet_claims" if log else None
+
+
+def _record(v: Verdict, ours: str) -> None:
+    folder = ledger_dir()
+    if folder is None:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    rec = {**v.__dict__, "ours": ours}
+    rec = {k: (None if isinstance(x, float) and x != x else x) for k, x in rec.items()}
+    tmp = folder / f"{v.claim_id}.json.tmp"
+    tmp.write_text(json.dumps(rec, indent=1, sort_keys=True, default=float))
+    os.replace(tmp, folder / f"{v.claim_id}.json")
+
+
+def decided(claims: Sequence[Claim] = CLAIMS, folder=None) -> dict:
+    """`{claim id: Verdict}` for every claim decided so far: those decided by a citation here,
+    the others as their chapter recorded them in the ledger (missing: the chapter has not
+    been built). Used by the claims page and the front page."""
+    folder = Path(folder) if folder else ledger_dir()
+    if folder is not None:
+        record_read(folder)  # the page re-executes when a chapter records a new verdict
+    out = {}
+    for c in claims:
+        if c.criterion.kind in ("reference", "not_checkable"):
+            out[c.id] = decide(c)
+        path = None if folder is None else folder / f"{c.id}.json"
+        if path is not None and path.exists():
+            out[c.id] = Verdict(**json.loads(path.read_text()))
+    return out
+
+
 # --- rendering -----------------------------------------------------------------------------
+
+VERDICT_LABEL = {  # the tally's words and the claims page's anchors
+    HOLDS: ("hold", "verdict-holds"),
+    APPROX: ("hold within a stated tolerance", "verdict-approx"),
+    FAILS: ("do not hold", "verdict-fails"),
+    UNCHECKABLE: ("cannot be checked here", "verdict-uncheckable"),
+}
+VERDICT_MARK = {HOLDS: "✓", APPROX: "≈", FAILS: "✗", UNCHECKABLE: "?"}
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _glue_ref(chapter: str, key: str) -> str:
-    return f"{{glue:text}}`chapters/{chapter}.ipynb::{key}:s`"
-
-
-def _ours_cell(c: Claim) -> str:
-    if c.glued:
-        return _glue_ref(c.chapter, claim_key(c.id, "ours"))
-    if c.ours:
-        # a template of the chapter's glue keys in braces, e.g. "{dataset_box_fits}%"
-        parts = c.ours.replace("}", "{").split("{")
-        return "".join(_glue_ref(c.chapter, p) if i % 2 else p for i, p in enumerate(parts))
-    return "–"
-
-
-def _verdict_cell(c: Claim) -> str:
-    word = _glue_ref(c.chapter, claim_key(c.id, "verdict")) if c.glued else None
-    if c.criterion.kind in ("reference", "not_checkable"):  # decided here, glued or not
-        v = decide(c)
-        cites = "".join(f" {{cite}}`{k}`" for k in c.criterion.cite)
-        return f"**{word or v.verdict}**: {v.detail}{cites}"
-    if word:
-        return f"**{word}**"
-    if c.verdict_key:
-        return f"**{_glue_ref(c.chapter, c.verdict_key)}** †"
-    return "not decided yet"
 
 
 def _link_cell(c: Claim) -> str:
@@ -156,35 +227,71 @@ def _link_cell(c: Claim) -> str:
     return f"{{doc}}`chapters/{c.chapter}`"
 
 
-def findings_table(claims: Sequence[Claim] = CLAIMS, section: str | None = None) -> str:
-    """The findings as a MyST markdown table, one row per claim (of one notes' section if
-    given): the claim, where the notes make it, the notes' number, ours, the verdict, the
-    criterion and the section that checks it. Cells hold glue references to the chapters'
-    keys. Used by the introduction and the claims page."""
+def _verdict_cell(c: Claim, v: Verdict | None) -> str:
+    if v is None:
+        return "not decided yet (its chapter has not been built)"
+    cites = "".join(f" {{cite}}`{k}`" for k in c.criterion.cite)
+    why = c.criterion.fact if c.criterion.kind in ("reference", "not_checkable") else v.detail
+    crit = "" if c.criterion.kind in ("reference", "not_checkable") else c.criterion.text()
+    parts = [p for p in (crit, why) if p]
+    small = "; ".join(parts) + cites
+    return f"{VERDICT_MARK[v.verdict]} **{v.verdict}**" + (
+        f"<br><small>{small}</small>" if small else ""
+    )
+
+
+def findings_table(
+    claims: Sequence[Claim] = CLAIMS,
+    section: str | None = None,
+    verdicts: dict | None = None,
+    verdict: str | None = None,
+) -> str:
+    """The claims as a MyST table, one row per claim (of one notes' section, or with one
+    verdict, if given): the claim and its section of the notes, the notes' number, ours, the
+    verdict with its criterion and reasoning on a second line, and the section that checks it.
+    Five columns, so that it fits the page (the claims page)."""
+    verdicts = decided(claims) if verdicts is None else verdicts
     rows = [c for c in claims if section is None or c.section == section]
-    lines = [
-        "| Claim | Notes | Notes' number | Ours | Verdict | Criterion | Checked in |",
-        "|---|---|---|---|---|---|---|",
+    rows = [
+        c
+        for c in rows
+        if verdict is None or getattr(verdicts.get(c.id), "verdict", None) == verdict
     ]
+    lines = ["| Claim | Notes | Ours | Verdict | Checked in |", "|---|---|---|---|---|"]
     for c in rows:
-        claim = c.claim + (" (the paper's claim)" if c.source == "paper" else "")
-        cells = [
-            claim,
-            c.section,
-            c.notes_display,
-            _ours_cell(c),
-            _verdict_cell(c),
-            c.criterion.text(),
-            _link_cell(c),
-        ]
+        v = verdicts.get(c.id)
+        who = "the paper" if c.source == "paper" else "notes"
+        claim = f"{c.claim} <br><small>{who}, §{c.section}</small>"
+        ours = "–" if v is None or c.criterion.kind in ("reference", "not_checkable") else v.ours
+        cells = [claim, c.notes_display, ours or "–", _verdict_cell(c, v), _link_cell(c)]
         lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
+def tally(verdicts: dict, claims: Sequence[Claim] = CLAIMS) -> dict:
+    """How many claims have each verdict, and how many are not decided yet."""
+    words = [getattr(verdicts.get(c.id), "verdict", None) for c in claims]
+    return {w: words.count(w) for w in (*VERDICTS, None)}
+
+
+def tally_line(verdicts: dict, page: str = "claims") -> str:
+    """The tally as MyST, each count linking to its list on the claims page (`page`)."""
+    t = tally(verdicts)
+    parts = [
+        f"{VERDICT_MARK[w]} {{ref}}`{t[w]} {VERDICT_LABEL[w][0]} <{VERDICT_LABEL[w][1]}>`"
+        for w in VERDICTS
+    ]
+    line = f"Of the {sum(t.values())} claims: " + " · ".join(parts)
+    if t[None]:
+        line += f" · {t[None]} not decided yet (their chapters have not been built)"
+    return line + "."
+
+
 def criteria_text() -> str:
-    """Each verdict word and each kind of criterion, explained once (the claims page)."""
-    out = ["Verdicts:\n"]
-    out += [f"- *{word}*: {meaning}" for word, meaning in VERDICT_MEANING.items()]
+    """The noise model, each verdict word and each kind of criterion, explained once (the
+    claims page)."""
+    out = [NOISE_RULE, "\nVerdicts:\n"]
+    out += [f"- {VERDICT_MARK[w]} *{w}*: {meaning}" for w, meaning in VERDICT_MEANING.items()]
     out.append("\nCriteria:\n")
     out += [f"- **{name}** (`{kind}`): {text}" for kind, (name, text) in KINDS.items()]
     return "\n".join(out) + "\n"
@@ -197,7 +304,9 @@ def counts(claims: Sequence[Claim] = CLAIMS) -> dict:
     return {k: kinds.count(k) for k in KINDS if k in kinds}
 
 
-def decide(claim, ours=None, notes=None, *, se=None, ci=None, fmt: str | None = None) -> Verdict:
+def decide(
+    claim, ours=None, notes=None, *, se=None, ci=None, df=None, fmt: str | None = None
+) -> Verdict:
     """Decide a claim (its id, a `Claim`, or a bare `Criterion`) from our measurement; the
     parameters are those of `verdicts.decide`, `notes` defaulting to the claim's number."""
     if isinstance(claim, str):
@@ -205,11 +314,13 @@ def decide(claim, ours=None, notes=None, *, se=None, ci=None, fmt: str | None = 
             raise KeyError(f"no claim {claim!r}: see lenet_lib/claims.toml for the ids")
         claim = CLAIMS_BY_ID[claim]
     if isinstance(claim, Criterion):
-        return _decide(claim, ours, notes, se=se, ci=ci, fmt=fmt)
+        return _decide(claim, ours, notes, se=se, ci=ci, df=df, fmt=fmt)
     if not isinstance(claim, Claim):
         raise TypeError(f"decide needs a claim id, a Claim or a Criterion, not {type(claim)}")
     notes = claim.notes_value if notes is None else notes
-    return _decide(claim.criterion, ours, notes, se=se, ci=ci, fmt=fmt or claim.fmt, cid=claim.id)
+    return _decide(
+        claim.criterion, ours, notes, se=se, ci=ci, df=df, fmt=fmt or claim.fmt, cid=claim.id
+    )
 
 
 def _glue(key: str, value) -> None:
@@ -228,6 +339,13 @@ def _glue(key: str, value) -> None:
     glue(key, value, display=False)
 
 
+def cannot_check(claim_id: str, reason: str, ours: str = "") -> Verdict:
+    """The verdict of a claim the data measured here cannot decide, with the reason (e.g. a
+    minimum claimed inside a range whose lowest value is at its end: chapter 03)."""
+    c = CLAIMS_BY_ID[claim_id]
+    return Verdict(claim_id, UNCHECKABLE, ours or "–", c.notes_display, c.criterion.text(), reason)
+
+
 def claim_key(claim_id: str, what: str = "verdict") -> str:
     """The glue key of a claim's verdict or of our number: `claim_<id>_verdict`, `_ours`."""
     return f"claim_{claim_id}_{what}"
@@ -241,6 +359,7 @@ def glue_verdict(v: Verdict, ours: str | None = None) -> Verdict:
         raise ValueError("only a verdict decided for a claim id can be glued")
     _glue(claim_key(v.claim_id, "verdict"), v.verdict)
     _glue(claim_key(v.claim_id, "ours"), v.ours if ours is None else ours)
+    _record(v, v.ours if ours is None else ours)
     return v
 
 

@@ -234,3 +234,21 @@ def measure_runs(runs, X_test, y_test, X_new, y_new, results_dir=None):
             | {"commonest error": f"{top['true']} as {top['predicted']} ({top['count']})"}
         )  # fmt: skip
     return pd.DataFrame(out)
+
+
+def committed_answers(experiments, X: torch.Tensor, results_dir=None):
+    """Every committed network of `experiments` (each run with its weights in results/) read
+    on the digits X (N, 28, 28) uint8: a frame of answers, one column per run, named
+    `<experiment>/<run id>` (the dataset chapter's two halves of the test set, 01; the 3->5
+    rank among MNIST's own errors, 08)."""
+    import pandas as pd
+
+    from .results import RESULTS, load_model, load_results
+
+    out = {}
+    for e in experiments:
+        for r in load_results(e, results_dir or RESULTS).itertuples():
+            if (Path(r.run_dir) / "checkpoint.pt").exists():
+                model = load_model(r.run_id, e, results_dir or RESULTS)
+                out[f"{e}/{r.run_id}"] = digit_probabilities(model, X).argmax(1).numpy()
+    return pd.DataFrame(out)

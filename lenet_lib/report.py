@@ -58,8 +58,8 @@ NOISE_WORDS = {HOLDS: "within the noise", FAILS: "larger than the noise"}
 
 
 def compare(results: pd.DataFrame, a: tuple, b: tuple) -> dict:
-    """Difference in mean test accuracy between two (optimizer, epochs) rows, decided against
-    two standard errors of the difference by `verdicts.decide` (one seed: unknown)."""
+    """Difference in mean test accuracy between two (optimizer, epochs) rows, decided by
+    `verdicts.decide` on the difference's 95% t-interval (one seed: unknown)."""
     xa = results.query("optimizer == @a[0] and epochs == @a[1]")["test_acc"].to_numpy()
     xb = results.query("optimizer == @b[0] and epochs == @b[1]")["test_acc"].to_numpy()
     if not len(xa) or not len(xb):
@@ -72,8 +72,9 @@ def compare(results: pd.DataFrame, a: tuple, b: tuple) -> dict:
 
 
 def _two_samples(x, y) -> dict:
-    """y's mean minus x's, one standard error of that difference, and whether it is within two
-    (`verdicts.decide`; one seed: unknown): `compare`'s and `paired_rows`' rule."""
+    """y's mean minus x's, one standard error of that difference, and whether its 95%
+    t-interval holds zero (`verdicts.decide`; one seed: unknown): `compare`'s and
+    `paired_rows`' rule."""
     v = decide(within_se(2), y, x)
     return {"difference": y.mean() - x.mean(), "standard error": standard_error(x, y),
             "verdict": NOISE_WORDS.get(v.verdict, "unknown (one seed)")}  # fmt: skip
@@ -90,7 +91,7 @@ def paired_rows(
 ) -> pd.DataFrame:
     """Each row of Table 2 made two ways: `column`'s mean over the seeds of each (the runs of
     a results table, or of a benchmark's with run ids), their difference (b minus a) and
-    whether it is within two standard errors (`compare`'s rule). The optimizer chapter sets a
+    whether its t-interval holds zero (`compare`'s rule). The optimizer chapter sets a
     GPU's runs beside the CPU's; the paper chapter the paper's network beside the notes'."""
 
     def with_row(t):

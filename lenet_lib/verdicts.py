@@ -1,7 +1,7 @@
 """The one rule book for verdicts: criteria, standard errors, and `decide`.
 
 A verdict is one of four words (`VERDICT_MEANING` says when each applies). A `Criterion` is
-a kind (`KINDS` explains each once, on the claims page) with its stated parameters; `decide`
+a kind (claims.KINDS explains each once, on the claims page) with its stated parameters; `decide`
 turns a criterion and our measurement into a `Verdict`. The claims themselves are data in
 claims.toml, read by claims.py; every chapter decides through `claims.decide`.
 """
@@ -22,22 +22,35 @@ VERDICTS = (HOLDS, APPROX, FAILS, UNCHECKABLE)
 
 # What each verdict word means, for the claims page.
 VERDICT_MEANING = {
-    HOLDS: "the criterion stated with the claim is met.",
+    HOLDS: "the criterion stated in the row is met.",
     APPROX: (
-        "the criterion is missed, but the claim is met under a looser reading stated with it "
-        "in advance: a second, wider tolerance for a value computed without noise (a formula, "
-        "a count, a constant); the 95% interval of a fitted value reaching into the claimed "
-        "range while the value itself lies outside it; or, for a statement, a named weaker "
-        "reading. A difference measured against seed or sampling noise is never "
-        "approximately right: beyond k standard errors it does not hold."
+        "the criterion is missed but a second, wider tolerance named in the same row is met "
+        "(a value computed without noise: a formula, a count, a constant), or the 95% interval "
+        "of a fitted value reaches into the claimed range. Never used for a value measured over "
+        "seeds, and never for a statement decided by a citation."
     ),
-    FAILS: "the criterion is missed, and so is its looser reading where one is stated.",
+    FAILS: "the criterion is missed, and so is the wider tolerance where the row names one.",
     UNCHECKABLE: (
-        "the data here cannot decide: the files lack what the claim is about, a standard "
-        "error is unknown (one seed) or so wide that the claimed value could as well be zero "
-        "or double, or no chapter measures it; the reason is given."
+        "the data here cannot decide, and the row says why: the files lack what the claim is "
+        "about, a single seed gives no spread, the interval is so wide that the claimed value "
+        "could as well be zero or double, or the range measured cannot show it."
     ),
 }
+
+# The one noise model, stated once on the claims page.
+NOISE_RULE = (
+    "Our value over n seeds is their mean with a 95% t-interval, mean ± t(n−1) × sd / √n, "
+    "t from Student's distribution with n − 1 degrees of freedom. Most rows have 2 or 3 seeds; "
+    "t is then 12.7 or 4.3, the interval wide and its width itself uncertain, and the row "
+    "says how many seeds it rests on. A single published number (the notes' or the paper's, "
+    "each from one run) holds when it lies inside our interval; it is never set against a "
+    "binomial sampling error or any other noise model. Two of our means are compared by the "
+    "t-interval of their difference (Welch's degrees of freedom), and a claimed direction "
+    "holds only when that interval lies wholly on the claimed side. One seed gives no "
+    "interval: cannot be checked here. Nor can a claim whose interval is wider than the "
+    "claimed value itself. Values computed without noise are compared with the tolerance "
+    "named in their row."
+)
 
 # The paper's own numbers (LeCun et al. 1998) where a chapter compares with them.
 # --- criteria ------------------------------------------------------------------------------
@@ -70,12 +83,7 @@ class Criterion:
 
     def _text(self) -> str:
         if self.kind == "within_se":
-            extra = ""
-            if self.single_run:
-                extra = "; the notes' single run has the spread of one of our seeds"
-            if self.binomial_n:
-                extra = f"; the paper's rate has the sampling error of {self.binomial_n:,} digits"
-            return f"difference within {self.k:g} standard errors of the difference{extra}"
+            return "inside our seeds' 95% t-interval"
         if self.kind == "within_tol":
             unit = {"abs": "", "rel": " (relative)", "factor": ""}[self.scale]
             core = (
@@ -84,34 +92,29 @@ class Criterion:
                 else f"within {self.tol:g}{unit}"
             )
             if self.approx is not None:
-                wide = (
-                    f"a factor of {self.approx:g}" if self.scale == "factor" else f"{self.approx:g}"
-                )
-                core += f"; approximately within {wide}"
+                wide = f"{'a factor of ' if self.scale == 'factor' else ''}{self.approx:g}"
+                core += f"; holds approximately within {wide}"
             return core
         if self.kind == "sign":
             word = "positive" if self.direction > 0 else "negative"
-            return f"every difference {word}, by more than {self.k:g} standard errors where seeds give one"
+            return f"every difference {word}, its 95% t-interval wholly {word} where seeds give one"
         if self.kind == "exact":
             core = "equal" if not self.tol else f"equal up to {self.tol:g} (float rounding)"
             if self.approx:
-                core += f"; approximately: {', '.join(map(str, self.approx))}"
+                core += f"; holds approximately for: {', '.join(map(str, self.approx))}"
             return core
         if self.kind == "interval":
-            core = f"in [{self.lo:g}, {self.hi:g}]"
-            return core + ("; approximately: its 95% interval reaches it" if self.fitted else "")
+            near = "; holds approximately if its 95% interval reaches it" if self.fitted else ""
+            return f"in [{self.lo:g}, {self.hi:g}]{near}"
         if self.kind == "reference":
             return "a cited fact"
         return "–"
 
 
 def within_se(k: float = 2.0, single_run: bool = False, binomial_n: int | None = None):
-    """Our mean against the claimed value, the difference against k standard errors.
-
-    The standard error is that of the difference: our seeds' standard error of the mean, and
-    the claimed value's own (`single_run`: one run of the notes', given our seeds' spread;
-    `binomial_n`: an error rate in % on that many digits). No approximate band.
-    """
+    """A published number (or our other mean) against our seeds' 95% t-interval (`NOISE_RULE`).
+    `single_run`, `binomial_n`: accepted for old rows, ignored; `k`: only where a standard error
+    is given instead of seeds (`decide(..., se=)`). No approximate band."""
     return Criterion("within_se", k=k, single_run=single_run, binomial_n=binomial_n)
 
 
@@ -153,56 +156,6 @@ def not_checkable(reason: str):
     return Criterion("not_checkable", fact=reason)
 
 
-KINDS = {  # each kind of criterion, explained once on the claims page
-    "within_se": (
-        "difference against k standard errors",
-        "Our mean over seeds against the claimed value. The standard error is that of the "
-        "difference: the standard error of our mean over seeds (their standard deviation "
-        "over the square root of their number) combined with the claimed value's own, where "
-        "it has one (an error rate of the paper counted on 10,000 test digits; a single run "
-        "of the notes', taken to vary as one of our seeds does). For two means over seeds it "
-        "is the square root of the sum of the two squared standard errors. The claim holds "
-        "when the difference is at most k standard errors; with one seed the standard error "
-        "is unknown and the claim cannot be checked, and so it cannot when k standard errors "
-        "exceed the claimed value itself (a small error rate against scattered seeds): such "
-        "data would let the claim stand whether the true value were zero or double it. There "
-        "is no approximate band: a difference the data resolve is a difference.",
-    ),
-    "within_tol": (
-        "stated tolerance",
-        "For values computed without noise (a formula, a constant, a range of rates): the "
-        "absolute or relative difference, or the ratio, at most the tolerance stated with the "
-        "claim; a second, wider tolerance, where stated, gives 'holds approximately'.",
-    ),
-    "sign": (
-        "a sign or an ordering",
-        "The claimed direction of a difference (or of every step of an ordering). Where seeds "
-        "give a standard error, each difference must exceed k of them in that direction; a "
-        "difference within the noise does not support the claim.",
-    ),
-    "exact": (
-        "equal",
-        "Counts, sizes, names and tables: ours must equal the claim (floating-point values "
-        "up to a stated rounding). A weaker reading, where stated, gives 'holds "
-        "approximately'.",
-    ),
-    "interval": (
-        "a value in a stated range",
-        "The value lies in the claimed range; a fitted value outside it whose 95% interval "
-        "reaches into it holds approximately.",
-    ),
-    "reference": (
-        "a cited fact",
-        "Historical and bibliographic claims are decided by the publications cited beside "
-        "them, not by a computation.",
-    ),
-    "not_checkable": (
-        "cannot be checked here",
-        "The reason is given with the claim.",
-    ),
-}
-
-
 # --- the decision --------------------------------------------------------------------------
 
 
@@ -217,6 +170,16 @@ class Verdict:
     notes: str
     criterion: str
     detail: str = ""
+    value: float | None = None  # our mean, where seeds give an interval (the scorecard)
+    lo: float | None = None
+    hi: float | None = None
+    n: int | None = None  # seeds
+
+
+def _scalar(x) -> bool:
+    if isinstance(x, bool | np.bool_ | str) or x is None:
+        return False
+    return np.ndim(x) == 0 or np.size(x) == 1
 
 
 def _values(x) -> np.ndarray:
@@ -239,6 +202,41 @@ def standard_error(a, b=None) -> float:
     return math.hypot(se_mean(a), se_mean(b))
 
 
+def t_interval(x, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean of the per-seed values `x` and its t-interval (NaN ends for a single value)."""
+    from scipy import stats
+
+    x = _values(x)
+    m = float(x.mean())
+    if len(x) < 2:
+        return m, math.nan, math.nan
+    h = float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
+    return m, m - h, m + h
+
+
+def welch_interval(a, b, level: float = 0.95) -> tuple[float, float]:
+    """The t-interval of mean(a) - mean(b), Welch's degrees of freedom (each of 2+ values)."""
+    from scipy import stats
+
+    a, b = _values(a), _values(b)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = math.sqrt(va + vb)
+    d = float(a.mean() - b.mean())
+    if se == 0:
+        return d, d
+    h = float(stats.t.ppf(0.5 + level / 2, welch_df(a, b)) * se)
+    return d - h, d + h
+
+
+def welch_df(a, b) -> float:
+    """Welch's degrees of freedom for the difference of the means of `a` and `b`."""
+    a, b = _values(a), _values(b)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    if va + vb == 0:
+        return math.inf
+    return (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+
+
 def binomial_se(rate: float, n: int) -> float:
     """Standard error, in points of %, of an error rate `rate` (%) counted on n digits."""
     p = rate / 100
@@ -259,7 +257,7 @@ def _fmt(x, fmt: str = "{:.4g}") -> str:
 
 
 def decide(
-    crit, ours=None, notes=None, *, se=None, ci=None, fmt: str | None = None, cid=None
+    crit, ours=None, notes=None, *, se=None, ci=None, df=None, fmt: str | None = None, cid=None
 ) -> Verdict:
     """Decide a criterion from our measurement (`claims.decide` calls this for a claim id).
 
@@ -273,6 +271,8 @@ def decide(
         checked); for within_se, the standard error of the difference when it was computed
         elsewhere (e.g. from a fit).
     ci : the 95% interval (lo, hi) of `ours`, for an `interval` criterion.
+    df : degrees of freedom of each standard error in `se` (sign): the t quantile then
+        replaces k, so that each difference's 95% t-interval must clear zero.
     cid : the claim's id, carried into the verdict.
 
     Used by every chapter that decides a claim, and by the claims page for the claims decided
@@ -282,15 +282,11 @@ def decide(
         raise TypeError(f"decide needs a Criterion, not {type(crit).__name__}")
     fmt = fmt or "{:.4g}"
 
-    def out(verdict, detail="", ours_text=None):
-        return Verdict(
-            cid,
-            verdict,
-            _fmt(ours, fmt) if ours_text is None else ours_text,
-            _fmt(notes, fmt),
-            crit.text(),
-            detail,
-        )
+    def out(verdict, detail="", ours_text=None, **numbers):
+        text = _fmt(ours, fmt) if ours_text is None else ours_text
+        if "value" not in numbers and _scalar(ours):
+            numbers["value"] = float(_values(ours)[0])
+        return Verdict(cid, verdict, text, _fmt(notes, fmt), crit.text(), detail, **numbers)
 
     kind = crit.kind
     if kind == "reference":
@@ -303,37 +299,40 @@ def decide(
     if kind == "within_se":
         a = _values(ours)
         mean = float(a.mean())
-        if se is None:
-            if len(a) < 2:
-                return out(UNCHECKABLE, "one seed: the standard error is unknown", _fmt(mean, fmt))
-            se_ours = standard_error(a)
-            if isinstance(notes, Sequence | np.ndarray) and not isinstance(notes, str):
-                se_notes, ref = standard_error(notes), float(_values(notes).mean())
-            else:
-                ref = float(notes)
-                se_notes = 0.0
-                if crit.single_run:
-                    se_notes = float(a.std(ddof=1))
-                if crit.binomial_n:
-                    se_notes = binomial_se(ref, crit.binomial_n)
-            se = math.hypot(se_ours, se_notes)
-        else:
+        if se is not None:  # a standard error from elsewhere (a fit): k of them
             ref = float(_values(notes).mean())
-        if math.isnan(se):
-            return out(UNCHECKABLE, "one seed: the standard error is unknown", _fmt(mean, fmt))
-        d = mean - ref
-        if se == 0:
-            ok, ratio = d == 0, "exact values"
-        else:
-            ok, ratio = abs(d) <= crit.k * se, f"{abs(d) / se:.1f} standard errors"
-        detail = f"difference {d:+.3g}, {ratio} (standard error {se:.2g})"
-        if ok and ref and crit.k * se > abs(ref):
+            if math.isnan(se):
+                return out(UNCHECKABLE, "the standard error is unknown", _fmt(mean, fmt))
+            d = mean - ref
+            ok = abs(d) <= crit.k * se if se > 0 else d == 0
+            return out(HOLDS if ok else FAILS, f"difference {d:+.3g}, standard error {se:.2g}",
+                       _fmt(mean, fmt))  # fmt: skip
+        if len(a) < 2:
+            return out(UNCHECKABLE, "one seed: no interval", _fmt(mean, fmt))
+        if isinstance(notes, Sequence | np.ndarray) and not isinstance(notes, str):
+            b = _values(notes)  # two of our means: the interval of their difference
+            if len(b) < 2:
+                return out(UNCHECKABLE, "one seed: no interval", _fmt(mean, fmt))
+            ref = float(b.mean())
+            lo, hi = welch_interval(a, b)
+            d = mean - ref
+            ok = lo <= 0 <= hi
+            detail = f"difference {d:+.3g}, 95% t-interval {lo:+.3g} to {hi:+.3g}"
+            return out(HOLDS if ok else FAILS, detail, _fmt(mean, fmt), lo=lo, hi=hi)
+        ref = float(notes)
+        m, lo, hi = t_interval(a)
+        detail = f"95% t-interval {_fmt(lo, fmt)} to {_fmt(hi, fmt)}, {len(a)} seeds"
+        if len(a) <= 3:
+            detail += " (few: a wide interval)"
+        kw = dict(value=m, lo=lo, hi=hi, n=len(a))
+        if ref and (hi - lo) / 2 > abs(ref):
             detail += (
-                f": {crit.k:g} standard errors ({crit.k * se:.2g}) exceed the claimed value "
-                "itself, too wide to tell it from zero or from double"
+                ": wider than the claimed value itself, too wide to tell it from zero or double"
             )
-            return out(UNCHECKABLE, detail, _fmt(mean, fmt))
-        return out(HOLDS if ok else FAILS, detail, _fmt(mean, fmt))
+            return out(UNCHECKABLE, detail, _fmt(mean, fmt), **kw)
+        ok = lo <= ref <= hi
+        side = "" if ok else (" (ours higher)" if ref < lo else " (ours lower)")
+        return out(HOLDS if ok else FAILS, detail + side, _fmt(mean, fmt), **kw)
 
     if kind == "within_tol":
         a, b = _values(ours), _values(notes)
@@ -355,10 +354,19 @@ def decide(
         v = crit.direction * _values(ours)
         s = np.zeros_like(v) if se is None else np.broadcast_to(_values(se), v.shape)
         if np.isnan(s).any():
-            return out(UNCHECKABLE, "one seed: the standard error is unknown")
-        margin = v - crit.k * s
+            return out(UNCHECKABLE, "one seed: no interval")
+        k = crit.k
+        if df is not None:  # seeds: the t quantile of each difference's interval
+            from scipy import stats
+
+            k = stats.t.ppf(0.975, np.broadcast_to(_values(df), v.shape))
+        margin, far = v - k * s, v + k * s
         detail = f"smallest margin {float(margin.min()):.3g}"
-        return out(HOLDS if (margin > 0).all() else FAILS, detail)
+        if (margin > 0).all():
+            return out(HOLDS, detail)
+        if (far < 0).any() or df is None:  # resolved the other way, or no seeds to blame
+            return out(FAILS, detail)
+        return out(UNCHECKABLE, detail + ": a difference the seeds do not resolve either way")
 
     if kind == "exact":
         if isinstance(ours, str) or isinstance(notes, str):
@@ -378,11 +386,12 @@ def decide(
     if kind == "interval":
         x = _values(ours)  # every value must lie in the range
         if ((crit.lo <= x) & (x <= crit.hi)).all():
-            return out(HOLDS)
+            return out(HOLDS, **({} if ci is None else {"lo": ci[0], "hi": ci[1]}))
         if crit.fitted and (ci is None or len(x) != 1):
             raise ValueError(f"claim {cid}: a fitted value needs its 95% interval (ci)")
+        band = {} if ci is None else {"lo": ci[0], "hi": ci[1]}
         if crit.fitted and ci[1] >= crit.lo and ci[0] <= crit.hi:
-            return out(APPROX, f"95% interval {ci[0]:.3g} to {ci[1]:.3g}")
-        return out(FAILS)
+            return out(APPROX, f"95% interval {ci[0]:.3g} to {ci[1]:.3g}", **band)
+        return out(FAILS, **band)
 
     raise ValueError(f"unknown criterion kind {kind!r}")

@@ -20,7 +20,7 @@ LAYERS = [
     {"worker"},
     {"runner"},
     {"results"},
-    {"claims", "report", "plots", "handwriting", "bench", "book", "web"},
+    {"claims", "report", "plots", "handwriting", "bench", "book", "web", "scorecard"},
     {"cli"},
 ]
 RANK = {m: i for i, layer in enumerate(LAYERS) for m in layer}

@@ -21,14 +21,15 @@ def rows(values: dict) -> pd.DataFrame:
     )
 
 
-def test_compare_decides_at_two_standard_errors_and_reports_one():
-    # sd 0.1 each, 3 seeds: one standard error of the difference sqrt(2/3) * 0.1 = 0.0816
-    r = rows({("sgd", 30): [99.0, 99.1, 99.2], ("adam", 30): [99.15, 99.25, 99.35]})
+def test_compare_decides_by_the_t_interval_and_reports_one_standard_error():
+    # sd 0.1 each, 3 seeds: one standard error of the difference sqrt(2/3) * 0.1 = 0.0816;
+    # Welch's 4 degrees of freedom put the 95% t-interval at +-2.776 of them, +-0.227
+    r = rows({("sgd", 30): [99.0, 99.1, 99.2], ("adam", 30): [99.2, 99.3, 99.4]})
     c = report.compare(r, ("sgd", 30), ("adam", 30))
     assert c["standard error"] == pytest.approx(0.1 * np.sqrt(2 / 3))
-    assert c["difference"] == pytest.approx(0.15)
-    assert c["verdict"] == "within the noise"  # 0.15 < 2 x 0.0816
-    r = rows({("sgd", 30): [99.0, 99.1, 99.2], ("adam", 30): [99.2, 99.3, 99.4]})
+    assert c["difference"] == pytest.approx(0.2)
+    assert c["verdict"] == "within the noise"  # 0.2 < 0.227, though more than 2 x 0.0816
+    r = rows({("sgd", 30): [99.0, 99.1, 99.2], ("adam", 30): [99.25, 99.35, 99.45]})
     assert report.compare(r, ("sgd", 30), ("adam", 30))["verdict"] == "larger than the noise"
     r = rows({("sgd", 30): [99.0], ("adam", 30): [99.5, 99.6]})
     assert report.compare(r, ("sgd", 30), ("adam", 30))["verdict"] == "unknown (one seed)"
