@@ -47,6 +47,11 @@ from .verdicts import (  # noqa: F401 (re-exported: chapters use claims.X)
 from .verdicts import decide as _decide
 
 
+# Who makes a claim, by a claim's `source`: the notes, the paper, or Yadav & Bottou's run of
+# Lush's LeNet-5 demo (QMNIST, 2019).
+SOURCES = {"notes": "notes", "paper": "the paper", "lush": "Yadav & Bottou"}
+
+
 @dataclass(frozen=True)
 class Claim:
     """One claim: `id`, the claim in our words, the notes' `section`, the notes' number
@@ -260,7 +265,7 @@ def findings_table(
     lines = ["| Claim | Notes | Ours | Verdict | Checked in |", "|---|---|---|---|---|"]
     for c in rows:
         v = verdicts.get(c.id)
-        who = "the paper" if c.source == "paper" else "notes"
+        who = SOURCES.get(c.source, "notes")
         claim = f"{c.claim} <br><small>{who}, §{c.section}</small>"
         ours = "–" if v is None or c.criterion.kind in ("reference", "not_checkable") else v.ours
         cells = [claim, c.notes_display, ours or "–", _verdict_cell(c, v), _link_cell(c)]

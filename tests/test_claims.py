@@ -187,7 +187,7 @@ def test_every_claim_is_complete():
     for c in claims.CLAIMS:
         assert c.claim and c.section in claims.SECTIONS, c.id
         assert c.criterion.kind in claims.KINDS, c.id
-        assert c.source in ("notes", "paper"), c.id
+        assert c.source in claims.SOURCES, c.id
         if c.criterion.kind not in ("reference", "not_checkable"):
             assert c.chapter, f"{c.id}: a checkable claim needs the chapter that checks it"
         if c.criterion.kind == "reference":
