@@ -14,7 +14,18 @@ from lenet_lib.experiments import EXPERIMENTS
 ROOT = Path(__file__).resolve().parent.parent
 CODE = re.compile(r"```[^\n]*\n(.*?)```|`([^`\n]+)`", re.S)
 # placeholders and generated or fetched places, never committed
-SKIP_PATHS = ("_build", ".venv", "/tmp", "data/MNIST", "MNIST/raw", "OWNER", "NN_", "DIR", "RUN", "EXPERIMENT")
+SKIP_PATHS = (
+    "_build",
+    ".venv",
+    "/tmp",
+    "data/MNIST",
+    "MNIST/raw",
+    "OWNER",
+    "NN_",
+    "DIR",
+    "RUN",
+    "EXPERIMENT",
+)
 EXTENSIONS = (".py", ".csv", ".json", ".md", ".yml", ".yaml", ".ipynb", ".toml", ".js", ".css")
 
 
@@ -109,7 +120,9 @@ def test_the_check_finds_what_does_not_exist():
     )
     found = problems("fake", text, tracked_files())
     assert len(found) == 7, found
-    assert problems("fake", "`lenet run optimizers --seeds 0` and `make book`", tracked_files()) == []
+    assert (
+        problems("fake", "`lenet run optimizers --seeds 0` and `make book`", tracked_files()) == []
+    )
 
 
 def test_readme_lists_every_experiment_and_is_short():

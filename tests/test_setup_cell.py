@@ -63,7 +63,10 @@ def test_lenet_repo_names_the_clone_from_anywhere(clone, tmp_path):
 
 def test_a_git_url_is_cloned_first(tmp_path):
     out = run_cell(tmp_path, LENET_REPO="https://github.com/someone/lenet5")
-    assert out.stdout.splitlines()[0] == "$ git clone --depth 1 https://github.com/someone/lenet5 lenet5"
+    assert (
+        out.stdout.splitlines()[0]
+        == "$ git clone --depth 1 https://github.com/someone/lenet5 lenet5"
+    )
     assert "pip install -q -e lenet5" in out.stdout
 
 
