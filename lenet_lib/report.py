@@ -23,8 +23,10 @@ def styled(df: pd.DataFrame, caption: str, precision: int = 2, formats: dict | N
                for c in numeric}  # fmt: skip
     # one call: a second `format` would reset the columns it does not name
     style = df.style.format(default | (formats or {}), na_rep="-")
+    pad = [("padding", "0.15em 0.6em")]  # columns of numbers apart on a narrow page
     return (
         style.set_caption(caption)
+        .set_table_styles([{"selector": "th", "props": pad}, {"selector": "td", "props": pad}])
         .hide(axis="index")
         .set_properties(subset=list(numeric), **{"text-align": "right"})
         .set_properties(subset=text, **{"text-align": "left"})

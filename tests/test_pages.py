@@ -48,7 +48,7 @@ MEASURE = """() => {
 }"""
 REPR = re.compile(
     r"dtype: \w+|^Name: |<Figure size|<pandas\.|Styler object|^\s*\[['\"(]|^\s*\{['\"]|"
-    r"^array\(|^tensor\(|^PosixPath\(",
+    r"^array\(|^tensor\(|^PosixPath\(|^\w+\(\w+=",
     re.M,
 )
 BACKTICKS = re.compile(r"`[^`\n]+`|```")
@@ -84,9 +84,10 @@ def test_problems_names_each_defect():
     found = {
         "wide": ["1059 px > 760 px: Table 2"],
         "texts": ["fine text", "no biases. ```", "within 1 epoch(s)", "around `lenet bench` here"],
-        "reprs": ["epoch 1: 97.1%", "0    98.2\nName: accuracy %, dtype: float64", "['a', 'b']"],
+        "reprs": ["epoch 1: 97.1%", "0    98.2\nName: accuracy %, dtype: float64", "['a', 'b']",
+                  "Verdict(claim_id='x', verdict='holds')"],
     }
-    assert len(problems(found)) == 6
+    assert len(problems(found)) == 7
     assert problems({"wide": [], "texts": ["seeds 0, 1 and 2"], "reprs": ["done"]}) == []
 
 
