@@ -84,8 +84,12 @@ def test_problems_names_each_defect():
     found = {
         "wide": ["1059 px > 760 px: Table 2"],
         "texts": ["fine text", "no biases. ```", "within 1 epoch(s)", "around `lenet bench` here"],
-        "reprs": ["epoch 1: 97.1%", "0    98.2\nName: accuracy %, dtype: float64", "['a', 'b']",
-                  "Verdict(claim_id='x', verdict='holds')"],
+        "reprs": [
+            "epoch 1: 97.1%",
+            "0    98.2\nName: accuracy %, dtype: float64",
+            "['a', 'b']",
+            "Verdict(claim_id='x', verdict='holds')",
+        ],
     }
     assert len(problems(found)) == 7
     assert problems({"wide": [], "texts": ["seeds 0, 1 and 2"], "reprs": ["done"]}) == []
