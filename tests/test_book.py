@@ -101,3 +101,11 @@ def test_the_book_workflow_sets_the_repository_it_runs_in(tmp_path):
     config.write_text((root / "_config.yml").read_text().replace('url: ""', "url: x"))
     again = subprocess.run(["bash", "-c", step["run"]], cwd=tmp_path, env={"REPO_URL": url})
     assert again.returncode != 0
+
+
+def test_search_keeps_decimal_numbers_whole():
+    """The index side of the search: 88.23 is one word, as the query side keeps it."""
+    assert book.NUMBER_WORDS.findall("Table 2: 88.23% and 0.95%, lenet_lib.book") == [
+        "Table", "2", "88.23", "and", "0.95", "lenet_lib", "book",
+    ]  # fmt: skip
+    assert "splitQuery" in book.SPLIT_QUERY
