@@ -1,5 +1,6 @@
 """The library's side of the book: glue that also works outside the build, the one figure style,
-and the book's repository buttons (a Sphinx extension, loaded by `_config.yml`).
+the book's repository buttons and a search that finds numbers (a Sphinx extension, loaded by
+`_config.yml`).
 
 Importing this module applies the figure style (`lenet.mplstyle`), so every chapter, which
 imports it for `glue`, draws with it.
@@ -8,6 +9,7 @@ imports it for `glue`, draws with it.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -88,9 +90,33 @@ def _repository_buttons(app, config) -> None:
         options["launch_buttons"] = launch
 
 
+# Sphinx's search splits "88.23" into "88" and "23" when it indexes a page and drops a query
+# word made of digits alone, so the notes' numbers could not be found. Both sides keep a
+# decimal number whole: the index through this word pattern, the query through `splitQuery`,
+# which searchtools.js uses when a page defines it first.
+NUMBER_WORDS = re.compile(r"\d+(?:\.\d+)+|\w+")
+SPLIT_QUERY = r"""var splitQuery = (query) => query
+  .split(/[^\p{Letter}\p{Number}_.\p{Emoji_Presentation}]+/gu)
+  .flatMap((t) => (/^\d+(\.\d+)+$/.test(t) ? [t] : t.split(".")))
+  .filter((t) => t);"""
+
+
+def _numbers_searchable(app) -> None:
+    from sphinx import search
+    from sphinx.search.en import SearchEnglish
+
+    class SearchWithNumbers(SearchEnglish):
+        _word_re = NUMBER_WORDS
+
+    search.languages["en"] = SearchWithNumbers
+    app.add_js_file(None, body=SPLIT_QUERY, priority=200)
+
+
 def setup(app):
-    """Sphinx extension: the buttons that `repository.url` drives (the book's `_config.yml`)."""
+    """Sphinx extension: the buttons that `repository.url` drives (the book's `_config.yml`),
+    and a search that finds decimal numbers such as the notes' 88.23."""
     app.connect("config-inited", _repository_buttons)
+    _numbers_searchable(app)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 

@@ -23,8 +23,10 @@ def styled(df: pd.DataFrame, caption: str, precision: int = 2, formats: dict | N
                for c in numeric}  # fmt: skip
     # one call: a second `format` would reset the columns it does not name
     style = df.style.format(default | (formats or {}), na_rep="-")
+    pad = [("padding", "0.15em 0.6em")]  # columns of numbers apart on a narrow page
     return (
         style.set_caption(caption)
+        .set_table_styles([{"selector": "th", "props": pad}, {"selector": "td", "props": pad}])
         .hide(axis="index")
         .set_properties(subset=list(numeric), **{"text-align": "right"})
         .set_properties(subset=text, **{"text-align": "left"})
@@ -211,3 +213,39 @@ def seed_wall(results: pd.DataFrame, gap_minutes: float = 5.0) -> pd.DataFrame:
     made_so = by_seed[["start", "end"]].apply(one_go) & out.index.to_series().map(alone)
     out["wall"] = wall.where(made_so)
     return out
+
+
+HEADERS = {  # the tables' column names as a reader reads them
+    "optimizer": "optimizer", "lr": "rate", "batch_size": "batch", "epochs": "epochs",
+    "train_acc_running": "train, running (%)", "train_acc": "train, final model (%)",
+    "test_acc": "test (%)", "test_acc_sd": "test sd", "test_loss": "test loss",
+    "train_loss": "train loss", "notes_train_acc": "train, notes (%)",
+    "notes_test_acc": "test, notes (%)", "test_diff": "test, ours - notes",
+    "train_diff": "train, ours - notes", "seconds": "training (s)",
+}  # fmt: skip
+
+
+def readable(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` with the library's column names replaced by the words a table shows (chapter 07)."""
+    return df.rename(columns=HEADERS)
+
+
+def table2_view(table: pd.DataFrame) -> pd.DataFrame:
+    """Table 2 as the optimizer chapter shows it, narrow enough for the page: a row name, the
+    notes' training and test accuracy beside our running training accuracy and our mean test
+    accuracy with its spread over seeds, and the difference in test accuracy."""
+    return pd.DataFrame({
+        "row": [f"{o}, {e} epochs" for o, e in zip(table["optimizer"], table["epochs"], strict=True)],
+        "train, notes": table["notes_train_acc"],
+        "train, ours": table["train_acc_running"],
+        "test, notes": table["notes_test_acc"],
+        "test, ours": table["test_acc"],
+        "sd": table["test_acc_sd"],
+        "ours - notes": table["test_diff"],
+    })  # fmt: skip
+
+
+def direction(ours: float, notes: float, unit: str = "points") -> str:
+    """'ours 10.73 points higher' (or lower): which way a row of ours differs (chapter 07)."""
+    d = ours - notes
+    return f"ours {abs(d):.2f} {unit} {'higher' if d > 0 else 'lower'}"

@@ -64,3 +64,48 @@ def test_repository_url_drives_the_buttons():
     options = fork.html_theme_options
     assert options["use_repository_button"] and options["use_issues_button"]
     assert options["launch_buttons"] == launch
+
+
+def test_the_book_workflow_sets_the_repository_it_runs_in(tmp_path):
+    """The Book workflow's own step, run on a copy of _config.yml, gives jupyter-book a
+    repository_url, and the buttons come on (issue 24: no hand-editing)."""
+    import subprocess
+    from pathlib import Path
+
+    import yaml
+    from jupyter_book.config import get_final_config
+
+    root = Path(__file__).resolve().parent.parent
+    workflow = yaml.safe_load((root / ".github" / "workflows" / "book.yml").read_text())
+    step = next(s for s in workflow["jobs"]["build"]["steps"] if s.get("name") == "repository.url")
+    assert step["env"]["REPO_URL"] == "${{ github.server_url }}/${{ github.repository }}"
+    config = tmp_path / "_config.yml"
+    config.write_text((root / "_config.yml").read_text())
+    url = "https://github.com/someone/lenet5"
+    subprocess.run(["bash", "-c", step["run"]], cwd=tmp_path, env={"REPO_URL": url}, check=True)
+    assert yaml.safe_load(config.read_text())["repository"]["url"] == url
+
+    final, *_ = get_final_config(
+        user_yaml=config,
+        cli_config={"latex_individualpages": False},
+        sourcedir=root,
+        validate=False,
+    )
+    built = SimpleNamespace(html_theme_options=final["html_theme_options"])
+    book._repository_buttons(None, built)
+    options = built.html_theme_options
+    assert options["repository_url"] == url and options["use_repository_button"]
+    assert options["launch_buttons"]["colab_url"] and options["launch_buttons"]["binderhub_url"]
+
+    # run again on the committed file's empty url: the step refuses a config it cannot set
+    config.write_text((root / "_config.yml").read_text().replace('url: ""', "url: x"))
+    again = subprocess.run(["bash", "-c", step["run"]], cwd=tmp_path, env={"REPO_URL": url})
+    assert again.returncode != 0
+
+
+def test_search_keeps_decimal_numbers_whole():
+    """The index side of the search: 88.23 is one word, as the query side keeps it."""
+    assert book.NUMBER_WORDS.findall("Table 2: 88.23% and 0.95%, lenet_lib.book") == [
+        "Table", "2", "88.23", "and", "0.95", "lenet_lib", "book",
+    ]  # fmt: skip
+    assert "splitQuery" in book.SPLIT_QUERY

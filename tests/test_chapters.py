@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
+CHAPTERS = sorted([*(ROOT / "chapters").glob("*.ipynb"), *(ROOT / "appendix").glob("*.ipynb")])
 CHECK = ROOT / ".ci" / "check_chapters.py"
 JUPYTER = Path(sys.executable).with_name("jupyter")
 # A quick chapter (it reads results/) that glues numbers, tables and figures.
@@ -65,7 +65,11 @@ def test_chapter_check_passes_a_good_chapter_and_names_each_problem(tmp_path):
     assert result.returncode == 1 and "imports myst_nb" in result.stderr
 
     plumbing = json.loads(json.dumps(nb))
-    hidden = next(c for c in plumbing["cells"] if "remove-input" in c["metadata"].get("tags", []))
+    hidden = next(
+        c
+        for c in plumbing["cells"]
+        if "remove-input" in c["metadata"].get("tags", []) and "glue(" in "".join(c["source"])
+    )
     hidden["metadata"]["tags"].remove("remove-input")
     result = _check(plumbing, tmp_path)
     assert result.returncode == 1 and "only glues values and shows nothing" in result.stderr
@@ -109,3 +113,22 @@ def test_chapter_runs_where_myst_nb_is_missing(tmp_path):
     text = "".join("".join(o.get("text", "")) for o in _outputs(nb))
     assert "optimizers_n_runs = " in text
     assert any("image/png" in o.get("data", {}) for o in _outputs(nb))
+
+
+# Chapters that only read results/ (and the appendix's pages): their parameters and imports are
+# plumbing to a reader and stay out of view (issue 24). The other result-reading chapters join
+# this list once their cells are hidden.
+READERS = [ROOT / "chapters" / "07_optimizers.ipynb", ROOT / "chapters" / "09_paper.ipynb",
+           *sorted((ROOT / "appendix").glob("*.ipynb"))]  # fmt: skip
+
+
+@pytest.mark.parametrize("path", READERS, ids=lambda p: p.name)
+def test_reading_chapters_hide_their_parameters_and_imports(path):
+    cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+    tags = [set(c["metadata"].get("tags", [])) for c in cells]
+    params = next(i for i, t in enumerate(tags) if "parameters" in t)
+    imports = next(
+        i for i, c in enumerate(cells) if "from lenet_lib.book import glue" in "".join(c["source"])
+    )
+    hidden = {"remove-input", "hide-input", "remove-cell"}
+    assert tags[params] & hidden and tags[imports] & hidden

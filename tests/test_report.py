@@ -137,3 +137,15 @@ def test_paired_rows_name_their_columns_and_read_any_column():
     t = report.paired_rows(a, b, names=("notes", "paper"), column="err")
     assert list(t["row"]) == ["adam-e30"]  # a row made one way only is left out
     assert t.loc[0, "notes"] == pytest.approx(1.1) and t.loc[0, "paper"] == pytest.approx(2.1)
+
+
+def test_table2_view_is_narrow_and_names_its_columns_in_words():
+    view = report.table2_view(report.table2(load_results("optimizers")))
+    assert len(view.columns) <= 7
+    assert not [c for c in view.columns if "_" in c]
+    assert view["row"].iloc[0] == "sgd, 30 epochs"
+
+
+def test_direction_says_which_way():
+    assert report.direction(98.96, 88.23) == "ours 10.73 points higher"
+    assert report.direction(1.0, 1.5, "%") == "ours 0.50 % lower"
