@@ -57,7 +57,8 @@ TABLE2_TEST = tuple(f"table2_{r}" for r in ("sgd30", "momentum30", "nesterov30",
                                             "adam100"))  # fmt: skip
 FRONT = (  # the claims whose numbers the abstract and the findings quote
     "dataset_sizes", "c3_params", "table1_input", "scaled_mean", "scaled_variance",
-    "table2_sgd30", "table2_adam100", "paper_test_error", "gap_law_P", "regularization",
+    "table2_sgd30", "table2_adam100", "paper_test_error", "lush_test_error", "gap_law_P",
+    "regularization",
     "centre_of_mass", "test_halves", "error_3as5", "paper_is_alexnet", "sigmoid_output",
     "param_formulas", "first_deep_cnn", "relu_unavailable", "optimal_capacity",
     "subsampling_shift", "scale_distortion_invariance",
