@@ -144,6 +144,12 @@ def verify(root: str | Path = DEFAULT_ROOT) -> dict[str, str]:
     """Status of each raw file: 'ok', 'missing', 'not a file' (a folder in its place) or
     'corrupt: md5 X, expected Y'."""
     d = raw_dir(root)
+    for folder in (Path(root), Path(root) / "MNIST", d):
+        if folder.exists() and not folder.is_dir():
+            raise DataError(
+                f"{folder} is a file, not a folder: give --root (or LENET_DATA) the folder that "
+                "holds, or is to hold, MNIST/raw/"
+            )
     status = {}
     for name, expected in RAW_MD5.items():
         path = d / name
@@ -188,6 +194,14 @@ def fetch(root: str | Path = DEFAULT_ROOT, force: bool = False, sources=None) ->
     todo = [n for n, s in status.items() if s != "ok"]
     if not todo:
         return dest
+    try:  # before any download: a folder we cannot write would waste it
+        dest.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=dest).close()
+    except OSError as e:
+        raise DataError(
+            f"cannot write the MNIST files into {dest} ({e.strerror}): make it writable, or "
+            "give --root (or LENET_DATA) a folder you can write"
+        ) from None
     errors = []
     for label, source in (sources or SOURCES).items():
         try:

@@ -83,18 +83,21 @@ def _with_id(run: Run, rid: str) -> Run:
 
 
 INITS = ("default", "pooled")  # the values of Run.init
+SEED_MAX = 2**32 - 1  # torch takes seeds below 2**64; a margin for seed arithmetic
 
 
-def validate(run: Run, device=None) -> None:
+def validate(run: Run, device=None, threads=0) -> None:
     """Refuse bad parameters before any training, all of them at once on one line: types,
-    ranges, the optimizer and its momentum, and `device` if given. The one check of a run's
-    parameters, for the runner (`lenet run`) and the training-run notebook (chapter 06)."""
+    ranges, the optimizer and its momentum, `device` if given and `threads`. The one check of
+    a run's parameters, for the runner (`lenet run`) and the training-run notebook (06)."""
     problems = []
     for name in ("experiment", "optimizer", "model", "scaling", "run_id"):
         if not isinstance(getattr(run, name), str):
             problems.append(f"{name} must be a string, got {getattr(run, name)!r}")
-    if not train.is_int(run.seed) or run.seed < 0:
-        problems.append(f"seed must be an integer >= 0, got {run.seed!r}")
+    if not train.is_int(run.seed) or not 0 <= run.seed <= SEED_MAX:
+        problems.append(f"seed must be an integer >= 0 and <= {SEED_MAX}, got {run.seed!r}")
+    if not train.is_int(threads) or threads < 0:
+        problems.append(f"threads must be an integer >= 0 (0: torch's default), got {threads!r}")
     for name, size in data.SPLIT_SIZES.items():
         n = getattr(run, f"{name}_subset")
         if not train.is_int(n) or not 0 <= n <= size:

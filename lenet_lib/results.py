@@ -4,21 +4,19 @@
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 
 import pandas as pd
 
-from . import io
-from .experiments import stored_params
+from . import io, runfolder
 from .inputs import record_read
 from .models import build_model
+from .runfolder import SUMMARY_KEYS  # noqa: F401 (what a complete run's summary holds)
 
 RESULTS = io.RESULTS
-# What a complete run's files must hold for a table.
-SUMMARY_KEYS = ("run_id", "train_acc", "train_acc_running", "test_acc", "seconds")
-PARAMS_KEYS = ("parameters", "device_name", "torch", "git_commit", "started")
+# What a complete run's params.json must hold for a table, besides its parameters.
+PARAMS_KEYS = ("device_name", "torch", "git_commit", "started")
 RESULT_COLUMNS = [
     "run_id", "optimizer", "epochs", "seed", "lr", "batch_size", "momentum",
     "train_acc", "train_acc_running", "test_acc", "seconds", "status",
@@ -44,35 +42,23 @@ def load_results(experiment: str, results_dir=RESULTS) -> pd.DataFrame:
     folder = Path(results_dir) / experiment
     record_read(folder)  # the book re-executes this chapter when the folder changes
     if not folder.is_dir():
-        raise FileNotFoundError(
-            f"no results in {folder}: run `lenet run {experiment}` (or `make reproduce`) first"
-        )
+        raise FileNotFoundError(f"no results in {folder}: {_make_it(experiment, results_dir)}")
     rows = []
     for summary in sorted(folder.glob("*/summary.json")):
-        s = io.read_json(summary, keys=("status",))
-        if s["status"] != "complete":
+        if runfolder.read_summary(summary.parent)["status"] != "complete":
             continue
-        s = io.read_json(summary, keys=SUMMARY_KEYS)
-        bad = [k for k in SUMMARY_KEYS[1:] if not _finite(s[k])]
-        if bad:
-            raise ValueError(
-                f"{summary} says complete but {', '.join(bad)} is not a finite number: "
-                f"delete {summary.parent} and re-run it"
-            )
-        p = io.read_json(summary.parent / "params.json", keys=PARAMS_KEYS)
-        if not isinstance(p["parameters"], dict):
-            raise ValueError(
-                f"{summary.parent / 'params.json'}: 'parameters' is not an object: restore it "
-                f"(git checkout) or delete {summary.parent} and re-run it"
-            )
+        s = runfolder.read_summary(summary.parent, complete=True)
+        p = runfolder.read_params(summary.parent, keys=PARAMS_KEYS)
         rows.append(
-            {**s, **{k: v for k, v in stored_params(p["parameters"]).items() if k not in s}}
+            {**s, **{k: v for k, v in p["parameters"].items() if k not in s}}
             | {k: p[k] for k in ("device_name", "torch", "git_commit", "started")}
             | {"threads": p.get("threads")}
             | {"run_dir": str(summary.parent), "row": row_id(s["run_id"])}
         )
     if not rows:
-        raise FileNotFoundError(f"no complete runs in {folder}: run `lenet run {experiment}`")
+        raise FileNotFoundError(
+            f"no complete runs in {folder}: {_make_it(experiment, results_dir)}"
+        )
     out = pd.DataFrame(rows).sort_values("run_id", ignore_index=True)
     protocol = [c for c in PROTOCOL if c in out.columns]
     mixed = out.groupby("row")[protocol].nunique(dropna=False).max(axis=1) > 1
@@ -84,6 +70,18 @@ def load_results(experiment: str, results_dir=RESULTS) -> pd.DataFrame:
     # Runs made before device_name wrote "1 thread" say "(1 threads)".
     out["device_name"] = out["device_name"].str.replace("(1 threads)", "(1 thread)", regex=False)
     return out
+
+
+def _make_it(experiment: str, results_dir) -> str:
+    """The fix for an experiment without runs: the command that makes them, if it is one."""
+    from .experiments import EXPERIMENTS
+
+    if experiment not in EXPERIMENTS:
+        return f"{experiment!r} is no experiment of lenet: use one of {', '.join(EXPERIMENTS)}"
+    where = (
+        "" if Path(results_dir).resolve() == RESULTS.resolve() else f" --results-dir {results_dir}"
+    )
+    return f"run `lenet run {experiment}{where}` (or `make reproduce`) first"
 
 
 def unfinished_runs(experiment: str, results_dir=RESULTS) -> pd.DataFrame:
@@ -106,25 +104,27 @@ def unfinished_runs(experiment: str, results_dir=RESULTS) -> pd.DataFrame:
 def load_model(run_id: str, experiment: str = "optimizers", results_dir=RESULTS):
     """The trained model of a complete run, from its final checkpoint, in eval mode, with the
     run's input scaling (the handwriting and paper chapters, `lenet predict`)."""
+    runfolder.check_name(experiment, "experiment")
+    runfolder.check_name(run_id)
     run_dir = Path(results_dir) / experiment / run_id
     record_read(run_dir)
     summary = run_dir / "summary.json"
-    if not summary.exists() or io.read_json(summary).get("status") != "complete":
-        raise FileNotFoundError(
-            f"no complete run {run_id} in {run_dir.parent}: run "
-            f"`lenet run {experiment} --only {run_id}` (or `make reproduce`) first"
-        )
+    if not runfolder.is_complete(run_dir):
+        from .experiments import EXPERIMENTS
+
+        make = (f"run `{make_command(experiment, [run_id], results_dir)}` (or `make reproduce`)"
+                f" first" if experiment in EXPERIMENTS else "choose a run that is complete")  # fmt: skip
+        raise FileNotFoundError(f"no complete run {run_id} in {run_dir.parent}: {make}")
     if not (run_dir / "checkpoint.pt").exists():
         raise FileNotFoundError(
             f"{run_dir} keeps no weights (experiment {experiment!r} keeps only its metrics): "
-            f"re-run it into another folder with `lenet run {experiment} --only {run_id} "
-            "--results-dir DIR`"
+            f"re-run it into another folder with `{make_command(experiment, [run_id], 'DIR')}`"
         )
-    p = io.read_json(run_dir / "params.json", keys=("parameters",))["parameters"]
+    p = runfolder.read_params(run_dir)["parameters"]
     kwargs = {"width": p["width"]} if p["model"] == "notes" else {}
     model = build_model(p["model"], scaling=p["scaling"], **kwargs)
     state = io.load_torch(run_dir / "checkpoint.pt")
-    expected = io.read_json(summary).get("weights_sha256")
+    expected = runfolder.read_summary(run_dir).get("weights_sha256")
     if expected is None:
         raise io.CheckpointError(
             f"{summary} records no weights_sha256, so the weights cannot be checked: if you "
@@ -139,18 +139,13 @@ def load_model(run_id: str, experiment: str = "optimizers", results_dir=RESULTS)
     return model.eval()
 
 
-def _finite(x) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
-
-
 def missing_runs(experiment: str, run_ids, results_dir=RESULTS) -> list[str]:
     """The run ids among `run_ids` without a complete run in `results_dir/experiment`."""
     folder = Path(results_dir) / experiment
     record_read(folder)
     out = []
     for rid in run_ids:
-        summary = folder / rid / "summary.json"
-        if not summary.exists() or io.read_json(summary).get("status") != "complete":
+        if not runfolder.is_complete(folder / rid):
             out.append(rid)
     return out
 
@@ -200,9 +195,9 @@ def load_benchmark(name: str, results_dir=RESULTS) -> pd.DataFrame:
 
 
 def load_metrics(run_dir) -> pd.DataFrame:
-    """The per-epoch metrics of one run."""
+    """The per-epoch metrics of one run (`runfolder.read_metrics`: checked)."""
     record_read(run_dir)
-    return pd.read_csv(Path(run_dir) / "metrics.csv")
+    return runfolder.read_metrics(run_dir)
 
 
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
