@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -32,7 +33,7 @@ def cmd_data(args):
     if bad and dest is None:
         force = " --force" if any(s != "missing" for s in status.values()) else ""
         return _fail(f"{len(bad)} of {len(status)} MNIST files in {data.raw_dir(args.root)} are "
-                     f"not right: run `lenet data fetch --root {args.root}{force}`")  # fmt: skip
+                     f"not right: run `lenet data fetch --root {shlex.quote(args.root)}{force}`")  # fmt: skip
     return 0
 
 

@@ -58,16 +58,19 @@ class Dask:
                                   **kw)  # fmt: skip
 
     def local_options(self) -> dict:
-        """The embedded cluster's settings: threads in this process (no port for them), and
-        the dashboard on the loopback only, if asked for."""
+        """The embedded cluster's settings: threads in this process, talking in memory. Dask
+        still gives the scheduler and each worker an HTTP server (health checks, and the
+        dashboard where bokeh is installed), on every interface by default: here on the
+        loopback only, the dashboard only if asked for."""
         import importlib.util
 
         if self.dashboard and not importlib.util.find_spec("bokeh"):
             raise ValueError("--dashboard needs the bokeh package, which this environment "
                              "lacks: install bokeh, or leave --dashboard out")  # fmt: skip
         return dict(
-            n_workers=self.jobs, threads_per_worker=1, processes=False, host=LOOPBACK,
-            dashboard_address=f"{LOOPBACK}:0" if self.dashboard else None, silence_logs=50,
+            n_workers=self.jobs, threads_per_worker=1, processes=False, protocol="inproc://",
+            dashboard_address=f"{LOOPBACK}:0", worker_dashboard_address=f"{LOOPBACK}:0",
+            scheduler_kwargs={"dashboard": self.dashboard}, silence_logs=50,
         )  # fmt: skip
 
     def _start(self):
@@ -86,8 +89,11 @@ class Dask:
         else:
             self.cluster = LocalCluster(**self.local_options())
             self.client = Client(self.cluster)
-        if "dashboard" in self.client.scheduler_info().get("services", {}):
+        port = self.client.scheduler_info().get("services", {}).get("dashboard")
+        if port and self.address:  # a scheduler's own dashboard
             print(f"Dask dashboard: {self.client.dashboard_link}", flush=True)
+        elif port and self.dashboard:  # Dask's link names the machine's address, not ours
+            print(f"Dask dashboard: http://{LOOPBACK}:{port}/status", flush=True)
 
     def _wait_for_a_worker(self):
         if self.client.nthreads():

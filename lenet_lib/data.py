@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import shlex
 import shutil
 import subprocess
 import tarfile
@@ -169,7 +170,7 @@ def _refuse_non_files(status: dict, root) -> None:
     if odd:
         raise DataError(
             f"{', '.join(odd)}: a folder or other non-file where an MNIST file belongs: "
-            f"remove it, then run `lenet data fetch --root {root}`"
+            f"remove it, then run `lenet data fetch --root {shlex.quote(str(root))}`"
         )
 
 
@@ -189,7 +190,7 @@ def fetch(root: str | Path = DEFAULT_ROOT, force: bool = False, sources=None) ->
         raise DataError(
             "corrupt MNIST file(s):\n"
             + "\n".join(lines)
-            + f"\nfix: run `lenet data fetch --root {root} --force` to download them again"
+            + f"\nfix: run `lenet data fetch --root {shlex.quote(str(root))} --force` to download them again"
         )
     todo = [n for n, s in status.items() if s != "ok"]
     if not todo:
@@ -249,7 +250,9 @@ def load_mnist(split: str = "train", root: str | Path = DEFAULT_ROOT):
     bad = {n: s for n, s in status.items() if s != "ok"}
     if bad:
         detail = "; ".join(f"{raw_dir(root) / n}: {s}" for n, s in bad.items())
-        raise DataError(f"{detail}\nfix: run `lenet data fetch --root {root} --force`")
+        raise DataError(
+            f"{detail}\nfix: run `lenet data fetch --root {shlex.quote(str(root))} --force`"
+        )
     for name in RAW_MD5:
         if name.startswith(prefix):
             record_read(raw_dir(root) / name)

@@ -130,8 +130,9 @@ def predict_cli(paths, run: str = "adam-e100-s0", results_dir=None) -> int:
             continue
         p, digit = digit_probabilities(model, X)[0].max(0)
         print(f"{path}: {int(digit)} (probability {float(p):.3f})", flush=True)
-    if failed:
-        print(f"{failed} of {len(paths)} files could not be classified", file=sys.stderr)
+    if failed and len(paths) > 1:  # one file: its own error line is the last line
+        print(f"error: {failed} of {len(paths)} files could not be classified (see above)",
+              file=sys.stderr)  # fmt: skip
     return 1 if failed else 0
 
 

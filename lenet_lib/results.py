@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 import pandas as pd
@@ -157,7 +158,7 @@ def make_command(experiment: str, run_ids, results_dir=RESULTS) -> str:
     cmd = f"lenet run {experiment} --seeds {','.join(map(str, seeds or [0]))}"
     cmd += f" --only {','.join(run_ids)}"
     if Path(results_dir).resolve() != RESULTS.resolve():
-        cmd += f" --results-dir {results_dir}"
+        cmd += f" --results-dir {shlex.quote(str(results_dir))}"
     return cmd
 
 

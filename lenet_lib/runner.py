@@ -43,7 +43,7 @@ def status(run_dir: Path, run: Run) -> str:
     without its params.json, a finished run's pruned checkpoint without a complete summary),
     is refused rather than overwritten.
     """
-    leave = "leave it alone: restore what it lacks (git checkout), or use another --results-dir"
+    leave = "left alone: restore what it lacks (git checkout), delete it to run it again, or use another --results-dir"
     if (run_dir / "params.json").exists():
         stored = runfolder.read_params(run_dir)["parameters"]
         wanted = run.params() | {"run_id": run_id(run)}
