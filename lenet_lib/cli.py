@@ -65,7 +65,7 @@ def _seeds(text: str):
         seeds = ()
     if not seeds or min(seeds) < 0 or max(seeds) > SEED_MAX:
         raise argparse.ArgumentTypeError(
-            f"--seeds takes integers from 0 to {SEED_MAX} separated by commas, e.g. 0,1,2, "
+            f"--seeds takes integers >= 0 (at most {SEED_MAX}) separated by commas, e.g. 0,1,2, "
             f"not {text!r}"
         )
     if len(set(seeds)) < len(seeds):
@@ -323,6 +323,7 @@ def main(argv=None) -> int:
     problem and the fix, and a non-zero exit status (LENET_DEBUG=1 shows the traceback)."""
     if __name__ == "__main__" or argv is None:  # a process of its own: say why it ends
         signal.signal(signal.SIGTERM, _terminated)
+    args = None
     try:
         args = parser().parse_args(argv)
         return args.func(args)
@@ -335,7 +336,7 @@ def main(argv=None) -> int:
     except Exception as e:
         if os.environ.get("LENET_DEBUG"):
             raise
-        return _fail(_explain(e))
+        return _fail(_explain(e, args))
 
 
 def _terminated(signum, frame):
@@ -347,12 +348,16 @@ def _terminated(signum, frame):
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _explain(e: Exception) -> str:
+def _explain(e: Exception, args=None) -> str:
     """One line for an exception: the library's own (ValueError, FileNotFoundError and its
-    exception classes) carry the fix; the system's get one here."""
+    exception classes) carry the fix; the system's get one here, naming the command's own
+    option for the folder it writes, if it has one."""
     if isinstance(e, OSError) and e.errno is not None:
         what = f"{e.strerror}: {e.filename}" if e.filename else str(e)
-        return f"{what}: check that path, and that you may read or write there"
+        option = next((f"--{o.replace('_', '-')}" for o in ("results_dir", "root", "output")
+                       if getattr(args, o, None) is not None), None)  # fmt: skip
+        where = f" (or give {option} another folder)" if option else ""
+        return f"{what}: check that path, and that you may read or write there{where}"
     if isinstance(e, ValueError | OSError) or type(e).__module__.startswith("lenet_lib"):
         return str(e)
     return (

@@ -61,6 +61,9 @@ def load_results(experiment: str, results_dir=RESULTS) -> pd.DataFrame:
             f"no complete runs in {folder}: {_make_it(experiment, results_dir)}"
         )
     out = pd.DataFrame(rows).sort_values("run_id", ignore_index=True)
+    if out["experiment"].nunique() > 1:  # a run copied in from another experiment's folder
+        kinds = ", ".join(f"{e} ({n})" for e, n in out["experiment"].value_counts().items())
+        raise ValueError(f"{folder} mixes runs of experiments {kinds}: keep one a folder")
     protocol = [c for c in PROTOCOL if c in out.columns]
     mixed = out.groupby("row")[protocol].nunique(dropna=False).max(axis=1) > 1
     if mixed.any():
@@ -105,16 +108,17 @@ def unfinished_runs(experiment: str, results_dir=RESULTS) -> pd.DataFrame:
 def load_model(run_id: str, experiment: str = "optimizers", results_dir=RESULTS):
     """The trained model of a complete run, from its final checkpoint, in eval mode, with the
     run's input scaling (the handwriting and paper chapters, `lenet predict`)."""
-    runfolder.check_name(experiment, "experiment")
+    runfolder.check_name(experiment)
     runfolder.check_name(run_id)
     run_dir = Path(results_dir) / experiment / run_id
     record_read(run_dir)
     summary = run_dir / "summary.json"
     if not runfolder.is_complete(run_dir):
-        from .experiments import EXPERIMENTS
-
-        make = (f"run `{make_command(experiment, [run_id], results_dir)}` (or `make reproduce`)"
-                f" first" if experiment in EXPERIMENTS else "choose a run that is complete")  # fmt: skip
+        where = "" if Path(results_dir).resolve() == RESULTS.resolve() else (
+            f" --results-dir {shlex.quote(str(results_dir))}")  # fmt: skip
+        make = f"choose one that is (`lenet results {experiment}{where}` lists them)"
+        if _planned(experiment, run_id):
+            make = f"run `{make_command(experiment, [run_id], results_dir)}` first"
         raise FileNotFoundError(f"no complete run {run_id} in {run_dir.parent}: {make}")
     if not (run_dir / "checkpoint.pt").exists():
         raise FileNotFoundError(
@@ -138,6 +142,17 @@ def load_model(run_id: str, experiment: str = "optimizers", results_dir=RESULTS)
         )
     model.load_state_dict(state["model"])
     return model.eval()
+
+
+def _planned(experiment: str, run_id: str) -> bool:
+    """Whether `lenet run` can make run `run_id` of `experiment` (its seed read from its id)."""
+    from .experiments import EXPERIMENTS
+    from .experiments import run_id as id_of
+
+    seed = re.search(r"-s(\d+)$", run_id)
+    if experiment not in EXPERIMENTS or not seed or int(seed.group(1)) > 2**32 - 1:
+        return False
+    return run_id in {id_of(r) for r in EXPERIMENTS[experiment](seeds=(int(seed.group(1)),))}
 
 
 def missing_runs(experiment: str, run_ids, results_dir=RESULTS) -> list[str]:

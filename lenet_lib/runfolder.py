@@ -28,13 +28,13 @@ def _fix(run_dir) -> str:
     return f"restore it (git checkout) or delete {run_dir} and run that run again"
 
 
-def check_name(name, what: str = "run id") -> str:
+def check_name(name) -> str:
     """A run id or an experiment: one folder name, never a path (`../paper/...` would read
     another experiment's run) and never empty."""
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_+.=-]+", name) or ".." in name:
         raise ValueError(
-            f"{what} {name!r} is not a {what}: use a folder name such as adam-e100-s0 "
-            "(letters, digits and - _ . + =, no '/' or '..')"
+            f"{name!r} is not a run id or an experiment's name: use a folder name such as "
+            "adam-e100-s0 or optimizers (letters, digits and - _ . + =, no '/' or '..')"
         )
     return name
 

@@ -316,7 +316,7 @@ def missing_params_json(tmp_path, digit_png) -> Path:
 T, D = "TMP", "DIGIT"  # placeholders
 CASES = [
     ("seeds-overflow", ["run", "optimizers", "--quick", "--seeds", str(2**64), "--results-dir", T],
-     {}, ["--seeds takes integers from 0 to 4294967295"], []),
+     {}, ["--seeds takes integers >= 0 (at most 4294967295)"], []),
     ("results-dir-inside-results", ["run", "optimizers", "--quick", "--only", "sgd-e30-s0",
      "--results-dir", COMMITTED / "optimizers"], {}, ["is inside", "--results-dir DIR"], []),
     ("empty-results-dir", ["run", "optimizers", "--quick", "--results-dir", ""], {},
