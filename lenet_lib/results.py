@@ -82,10 +82,12 @@ def _make_it(experiment: str, results_dir) -> str:
 
     if experiment not in EXPERIMENTS:
         return f"{experiment!r} is no experiment of lenet: use one of {', '.join(EXPERIMENTS)}"
-    where = (
-        "" if Path(results_dir).resolve() == RESULTS.resolve() else f" --results-dir {results_dir}"
-    )
-    return f"run `lenet run {experiment}{where}` (or `make reproduce`) first"
+    where = Path(results_dir).resolve()
+    if RESULTS.resolve() in where.parents:
+        return f"give --results-dir the folder that holds {experiment}/, such as {RESULTS}"
+    if where == RESULTS.resolve():
+        return f"run `lenet run {experiment}` (or `make reproduce`) first"
+    return f"run `lenet run {experiment} --results-dir {shlex.quote(str(results_dir))}` first"
 
 
 def unfinished_runs(experiment: str, results_dir=RESULTS) -> pd.DataFrame:
