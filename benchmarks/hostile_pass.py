@@ -465,7 +465,7 @@ def _(tmp, Q):
     base = dict(run_dir=str(run_dir), optimizer="sgd", lr=0.01, epochs=2)
     assert notebook(tmp, **base)[0] == "silently accepted"
     before = snapshot(run_dir)
-    out = notebook(tmp, ["beyond epochs"], **(base | {"epochs": 1}))
+    out = notebook(tmp, ["run of 2 epochs"], **(base | {"epochs": 1}))
     return ("data lost", "") if snapshot(run_dir) != before else out
 
 

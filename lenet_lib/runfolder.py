@@ -132,6 +132,9 @@ def prepare(run_dir, run: Run) -> Path:
         if diff:
             raise ValueError(f"{run_dir} holds a run with other parameters ({'; '.join(diff)}): "
                              "give another run_dir, or delete that folder to start again")  # fmt: skip
+        if old.epochs > run.epochs:  # its params.json would say fewer epochs than it ran
+            raise ValueError(f"{run_dir} holds a run of {old.epochs} epochs: give epochs >= "
+                             f"{old.epochs} (a run goes on, never back), or another run_dir")  # fmt: skip
     elif (run_dir / "checkpoint.pt").exists() and not (run_dir / "continued_from").exists():
         raise ValueError(f"{run_dir} holds a checkpoint.pt but no params.json saying what made "
                          "it: give another run_dir, or delete that folder")  # fmt: skip
