@@ -23,6 +23,7 @@ from torch import nn
 from . import data, experiments, io, train
 
 WARMUP = 20  # batches run before the clock starts (first calls allocate and plan)
+MIN_BATCHES = 10  # batches timed at least: fewer time the clock more than the training
 
 
 def _time_training(model, batches, images, step):
@@ -129,9 +130,10 @@ def eval_seconds() -> float:
     return time.perf_counter() - t0
 
 
-def check(images: int, batch_size: int) -> None:
-    """Refuse sizes the timing cannot honour: it takes `images` from one pass over the
-    60,000 training digits after WARMUP batches."""
+def check(images: int, batch_size: int, output=None) -> None:
+    """Refuse sizes the timing cannot honour (it takes `images` from one pass over the 60,000
+    training digits after WARMUP batches, at least MIN_BATCHES of them), and an `output` that
+    cannot be written, before any timing."""
     n = data.SPLIT_SIZES["train"]
     most = n - WARMUP * batch_size
     if images < 1 or batch_size < 1:
@@ -146,6 +148,30 @@ def check(images: int, batch_size: int) -> None:
             f"--images {images:,} is more than one pass leaves after {WARMUP} warm-up batches "
             f"of {batch_size}: use at most {most:,}"
         )
+    if images < MIN_BATCHES * batch_size:
+        raise ValueError(
+            f"--images {images:,} is too few to time: use at least {MIN_BATCHES * batch_size:,} "
+            f"({MIN_BATCHES} batches of {batch_size})"
+        )
+    if output is not None:
+        _check_output(output)
+
+
+def _check_output(output) -> None:
+    import tempfile
+    from pathlib import Path
+
+    out = Path(output)
+    if out.is_dir():
+        raise ValueError(f"--output {output} is a folder: give a file name, e.g. bench.json")
+    folder = out.absolute().parent
+    while not folder.exists():  # io.write_json makes the folders that are missing
+        folder = folder.parent
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as e:
+        raise ValueError(f"--output {output}: cannot write in {folder} ({e.strerror}): "
+                         "give a file in a folder you can write") from None  # fmt: skip
 
 
 def sgemm_gflops(n: int = 2048, repeats: int = 5) -> float:

@@ -46,7 +46,6 @@ from .verdicts import (  # noqa: F401 (re-exported: chapters use claims.X)
 )
 from .verdicts import decide as _decide
 
-
 # Who makes a claim, by a claim's `source`: the notes, the paper, or Yadav & Bottou's run of
 # Lush's LeNet-5 demo (QMNIST, 2019).
 SOURCES = {"notes": "notes", "paper": "the paper", "lush": "Yadav & Bottou"}

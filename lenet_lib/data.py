@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import shlex
 import shutil
 import subprocess
 import tarfile
@@ -148,6 +149,12 @@ def verify(root: str | Path = DEFAULT_ROOT) -> dict[str, str]:
     """Status of each raw file: 'ok', 'missing', 'not a file' (a folder in its place) or
     'corrupt: md5 X, expected Y'."""
     d = raw_dir(root)
+    for folder in (Path(root), Path(root) / "MNIST", d):
+        if folder.exists() and not folder.is_dir():
+            raise DataError(
+                f"{folder} is a file, not a folder: give --root (or LENET_DATA) the folder that "
+                "holds, or is to hold, MNIST/raw/"
+            )
     status = {}
     for name, expected in RAW_MD5.items():
         path = d / name
@@ -167,7 +174,7 @@ def _refuse_non_files(status: dict, root) -> None:
     if odd:
         raise DataError(
             f"{', '.join(odd)}: a folder or other non-file where an MNIST file belongs: "
-            f"remove it, then run `lenet data fetch --root {root}`"
+            f"remove it, then run `lenet data fetch --root {shlex.quote(str(root))}`"
         )
 
 
@@ -187,11 +194,19 @@ def fetch(root: str | Path = DEFAULT_ROOT, force: bool = False, sources=None) ->
         raise DataError(
             "corrupt MNIST file(s):\n"
             + "\n".join(lines)
-            + f"\nfix: run `lenet data fetch --root {root} --force` to download them again"
+            + f"\nfix: run `lenet data fetch --root {shlex.quote(str(root))} --force` to download them again"
         )
     todo = [n for n, s in status.items() if s != "ok"]
     if not todo:
         return dest
+    try:  # before any download: a folder we cannot write would waste it
+        dest.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=dest).close()
+    except OSError as e:
+        raise DataError(
+            f"cannot write the MNIST files into {dest} ({e.strerror}): make it writable, or "
+            "give --root (or LENET_DATA) a folder you can write"
+        ) from None
     errors = []
     for label, source in (sources or SOURCES).items():
         try:
@@ -239,7 +254,9 @@ def load_mnist(split: str = "train", root: str | Path = DEFAULT_ROOT):
     bad = {n: s for n, s in status.items() if s != "ok"}
     if bad:
         detail = "; ".join(f"{raw_dir(root) / n}: {s}" for n, s in bad.items())
-        raise DataError(f"{detail}\nfix: run `lenet data fetch --root {root} --force`")
+        raise DataError(
+            f"{detail}\nfix: run `lenet data fetch --root {shlex.quote(str(root))} --force`"
+        )
     for name in RAW_MD5:
         if name.startswith(prefix):
             record_read(raw_dir(root) / name)

@@ -83,18 +83,20 @@ def _with_id(run: Run, rid: str) -> Run:
 
 
 INITS = ("default", "pooled")  # the values of Run.init
+SEED_MAX = 2**32 - 1  # torch takes seeds below 2**64; a margin for seed arithmetic
 
 
-def validate(run: Run, device=None) -> None:
-    """Refuse bad parameters before any training, all of them at once on one line: types,
-    ranges, the optimizer and its momentum, and `device` if given. The one check of a run's
-    parameters, for the runner (`lenet run`) and the training-run notebook (chapter 06)."""
+def validate(run: Run, device=None, threads=0) -> None:
+    """Refuse bad parameters before any training, all at once on one line: types, ranges, the
+    optimizer, `device` if given and `threads`. The one check of a run's parameters (06, runner)."""
     problems = []
     for name in ("experiment", "optimizer", "model", "scaling", "run_id"):
         if not isinstance(getattr(run, name), str):
             problems.append(f"{name} must be a string, got {getattr(run, name)!r}")
-    if not train.is_int(run.seed) or run.seed < 0:
-        problems.append(f"seed must be an integer >= 0, got {run.seed!r}")
+    if not train.is_int(run.seed) or not 0 <= run.seed <= SEED_MAX:
+        problems.append(f"seed must be an integer >= 0 and <= {SEED_MAX}, got {run.seed!r}")
+    if not train.is_int(threads) or threads < 0:
+        problems.append(f"threads must be an integer >= 0 (0: torch's default), got {threads!r}")
     for name, size in data.SPLIT_SIZES.items():
         n = getattr(run, f"{name}_subset")
         if not train.is_int(n) or not 0 <= n <= size:
@@ -371,11 +373,8 @@ def paper_adam_runs(seeds=(0,), quick=False) -> list[Run]:
 def lush_runs(seeds=(0,), quick=False) -> list[Run]:
     """Lush's LeNet-5 demo (lush.py, chapter 09), 30 epochs; `quick`: 1 on 1,000 and 500."""
     size = dict(epochs=1, train_subset=1000, test_subset=500) if quick else dict(epochs=30)
-    return [
-        _with_id(Run("lush", "sdlm-lush", 1e-4, batch_size=1, model="lush", scaling="lush",
-                     seed=s, **size), f"lush-e30-s{s}")
-        for s in seeds
-    ]  # fmt: skip
+    run = Run("lush", "sdlm-lush", 1e-4, batch_size=1, model="lush", scaling="lush", **size)
+    return [_with_id(replace(run, seed=s), f"lush-e30-s{s}") for s in seeds]
 
 
 EXPERIMENTS = {

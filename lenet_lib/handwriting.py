@@ -20,6 +20,9 @@ from . import data, digits
 MIN_CONTRAST = 0.25
 # Pixels fainter than this share of the darkest ink are taken as paper noise and dropped.
 NOISE_FLOOR = 0.1
+# Fewer pixels than this at half the darkest ink or more are a speck, not a digit (MNIST's
+# thinnest 1s have about 40 at 28x28).
+MIN_INK_PIXELS = 12
 
 
 class ImageError(ValueError):
@@ -37,6 +40,10 @@ def read_grey(path: str | Path) -> np.ndarray:
     path = Path(path)
     try:
         with Image.open(path) as im:
+            frames = getattr(im, "n_frames", 1)
+            if frames > 1:
+                raise ImageError(f"holds {frames} frames (an animation): save the frame with "
+                                 "the digit as a PNG or JPEG of its own")  # fmt: skip
             im = ImageOps.exif_transpose(im)
             if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
                 im = Image.alpha_composite(Image.new("RGBA", im.size, "white"), im.convert("RGBA"))
@@ -75,6 +82,12 @@ def ink_bright(grey: np.ndarray) -> tuple[np.ndarray, bool]:
         raise ImageError(
             f"no ink found: no pixel differs from the background by more than "
             f"{ink.max():.0f} of 255 grey levels (a blank image?)"
+        )
+    strokes = int((ink >= ink.max() / 2).sum())
+    if strokes < MIN_INK_PIXELS:
+        raise ImageError(
+            f"too little ink for a digit: {strokes} pixel(s) of ink, fewer than "
+            f"{MIN_INK_PIXELS} (a speck or a blank page?): write the digit larger or darker"
         )
     ink[ink < NOISE_FLOOR * ink.max()] = 0
     return ink * (255 / ink.max()), inverted
@@ -117,8 +130,9 @@ def predict_cli(paths, run: str = "adam-e100-s0", results_dir=None) -> int:
             continue
         p, digit = digit_probabilities(model, X)[0].max(0)
         print(f"{path}: {int(digit)} (probability {float(p):.3f})", flush=True)
-    if failed:
-        print(f"{failed} of {len(paths)} files could not be classified", file=sys.stderr)
+    if failed and len(paths) > 1:  # one file: its own error line is the last line
+        print(f"error: {failed} of {len(paths)} files could not be classified (see above)",
+              file=sys.stderr)  # fmt: skip
     return 1 if failed else 0
 
 

@@ -4,21 +4,20 @@
 
 from __future__ import annotations
 
-import math
 import re
+import shlex
 from pathlib import Path
 
 import pandas as pd
 
-from . import io
-from .experiments import stored_params
+from . import io, runfolder
 from .inputs import record_read
+from .runfolder import SUMMARY_KEYS  # noqa: F401 (what a complete run's summary holds)
 from .train import build_model  # train imports lush.py, which registers model "lush"
 
 RESULTS = io.RESULTS
-# What a complete run's files must hold for a table.
-SUMMARY_KEYS = ("run_id", "train_acc", "train_acc_running", "test_acc", "seconds")
-PARAMS_KEYS = ("parameters", "device_name", "torch", "git_commit", "started")
+# What a complete run's params.json must hold for a table, besides its parameters.
+PARAMS_KEYS = ("device_name", "torch", "git_commit", "started")
 RESULT_COLUMNS = [
     "run_id", "optimizer", "epochs", "seed", "lr", "batch_size", "momentum",
     "train_acc", "train_acc_running", "test_acc", "seconds", "status",
@@ -44,36 +43,27 @@ def load_results(experiment: str, results_dir=RESULTS) -> pd.DataFrame:
     folder = Path(results_dir) / experiment
     record_read(folder)  # the book re-executes this chapter when the folder changes
     if not folder.is_dir():
-        raise FileNotFoundError(
-            f"no results in {folder}: run `lenet run {experiment}` (or `make reproduce`) first"
-        )
+        raise FileNotFoundError(f"no results in {folder}: {_make_it(experiment, results_dir)}")
     rows = []
     for summary in sorted(folder.glob("*/summary.json")):
-        s = io.read_json(summary, keys=("status",))
-        if s["status"] != "complete":
+        if runfolder.read_summary(summary.parent)["status"] != "complete":
             continue
-        s = io.read_json(summary, keys=SUMMARY_KEYS)
-        bad = [k for k in SUMMARY_KEYS[1:] if not _finite(s[k])]
-        if bad:
-            raise ValueError(
-                f"{summary} says complete but {', '.join(bad)} is not a finite number: "
-                f"delete {summary.parent} and re-run it"
-            )
-        p = io.read_json(summary.parent / "params.json", keys=PARAMS_KEYS)
-        if not isinstance(p["parameters"], dict):
-            raise ValueError(
-                f"{summary.parent / 'params.json'}: 'parameters' is not an object: restore it "
-                f"(git checkout) or delete {summary.parent} and re-run it"
-            )
+        s = runfolder.read_summary(summary.parent, complete=True)
+        p = runfolder.read_params(summary.parent, keys=PARAMS_KEYS)
         rows.append(
-            {**s, **{k: v for k, v in stored_params(p["parameters"]).items() if k not in s}}
+            {**s, **{k: v for k, v in p["parameters"].items() if k not in s}}
             | {k: p[k] for k in ("device_name", "torch", "git_commit", "started")}
             | {"threads": p.get("threads")}
             | {"run_dir": str(summary.parent), "row": row_id(s["run_id"])}
         )
     if not rows:
-        raise FileNotFoundError(f"no complete runs in {folder}: run `lenet run {experiment}`")
+        raise FileNotFoundError(
+            f"no complete runs in {folder}: {_make_it(experiment, results_dir)}"
+        )
     out = pd.DataFrame(rows).sort_values("run_id", ignore_index=True)
+    if out["experiment"].nunique() > 1:  # a run copied in from another experiment's folder
+        kinds = ", ".join(f"{e} ({n})" for e, n in out["experiment"].value_counts().items())
+        raise ValueError(f"{folder} mixes runs of experiments {kinds}: keep one a folder")
     protocol = [c for c in PROTOCOL if c in out.columns]
     mixed = out.groupby("row")[protocol].nunique(dropna=False).max(axis=1) > 1
     if mixed.any():
@@ -84,6 +74,20 @@ def load_results(experiment: str, results_dir=RESULTS) -> pd.DataFrame:
     # Runs made before device_name wrote "1 thread" say "(1 threads)".
     out["device_name"] = out["device_name"].str.replace("(1 threads)", "(1 thread)", regex=False)
     return out
+
+
+def _make_it(experiment: str, results_dir) -> str:
+    """The fix for an experiment without runs: the command that makes them, if it is one."""
+    from .experiments import EXPERIMENTS
+
+    if experiment not in EXPERIMENTS:
+        return f"{experiment!r} is no experiment of lenet: use one of {', '.join(EXPERIMENTS)}"
+    where = Path(results_dir).resolve()
+    if RESULTS.resolve() in where.parents:
+        return f"give --results-dir the folder that holds {experiment}/, such as {RESULTS}"
+    if where == RESULTS.resolve():
+        return f"run `lenet run {experiment}` (or `make reproduce`) first"
+    return f"run `lenet run {experiment} --results-dir {shlex.quote(str(results_dir))}` first"
 
 
 def unfinished_runs(experiment: str, results_dir=RESULTS) -> pd.DataFrame:
@@ -106,25 +110,28 @@ def unfinished_runs(experiment: str, results_dir=RESULTS) -> pd.DataFrame:
 def load_model(run_id: str, experiment: str = "optimizers", results_dir=RESULTS):
     """The trained model of a complete run, from its final checkpoint, in eval mode, with the
     run's input scaling (the handwriting and paper chapters, `lenet predict`)."""
+    runfolder.check_name(experiment)
+    runfolder.check_name(run_id)
     run_dir = Path(results_dir) / experiment / run_id
     record_read(run_dir)
     summary = run_dir / "summary.json"
-    if not summary.exists() or io.read_json(summary).get("status") != "complete":
-        raise FileNotFoundError(
-            f"no complete run {run_id} in {run_dir.parent}: run "
-            f"`lenet run {experiment} --only {run_id}` (or `make reproduce`) first"
-        )
+    if not runfolder.is_complete(run_dir):
+        where = "" if Path(results_dir).resolve() == RESULTS.resolve() else (
+            f" --results-dir {shlex.quote(str(results_dir))}")  # fmt: skip
+        make = f"choose one that is (`lenet results {experiment}{where}` lists them)"
+        if _planned(experiment, run_id):
+            make = f"run `{make_command(experiment, [run_id], results_dir)}` first"
+        raise FileNotFoundError(f"no complete run {run_id} in {run_dir.parent}: {make}")
     if not (run_dir / "checkpoint.pt").exists():
         raise FileNotFoundError(
             f"{run_dir} keeps no weights (experiment {experiment!r} keeps only its metrics): "
-            f"re-run it into another folder with `lenet run {experiment} --only {run_id} "
-            "--results-dir DIR`"
+            f"re-run it into another folder with `{make_command(experiment, [run_id], 'DIR')}`"
         )
-    p = io.read_json(run_dir / "params.json", keys=("parameters",))["parameters"]
+    p = runfolder.read_params(run_dir)["parameters"]
     kwargs = {"width": p["width"]} if p["model"] == "notes" else {}
     model = build_model(p["model"], scaling=p["scaling"], **kwargs)
     state = io.load_torch(run_dir / "checkpoint.pt")
-    expected = io.read_json(summary).get("weights_sha256")
+    expected = runfolder.read_summary(run_dir).get("weights_sha256")
     if expected is None:
         raise io.CheckpointError(
             f"{summary} records no weights_sha256, so the weights cannot be checked: if you "
@@ -139,8 +146,15 @@ def load_model(run_id: str, experiment: str = "optimizers", results_dir=RESULTS)
     return model.eval()
 
 
-def _finite(x) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+def _planned(experiment: str, run_id: str) -> bool:
+    """Whether `lenet run` can make run `run_id` of `experiment` (its seed read from its id)."""
+    from .experiments import EXPERIMENTS
+    from .experiments import run_id as id_of
+
+    seed = re.search(r"-s(\d+)$", run_id)
+    if experiment not in EXPERIMENTS or not seed or int(seed.group(1)) > 2**32 - 1:
+        return False
+    return run_id in {id_of(r) for r in EXPERIMENTS[experiment](seeds=(int(seed.group(1)),))}
 
 
 def missing_runs(experiment: str, run_ids, results_dir=RESULTS) -> list[str]:
@@ -149,8 +163,7 @@ def missing_runs(experiment: str, run_ids, results_dir=RESULTS) -> list[str]:
     record_read(folder)
     out = []
     for rid in run_ids:
-        summary = folder / rid / "summary.json"
-        if not summary.exists() or io.read_json(summary).get("status") != "complete":
+        if not runfolder.is_complete(folder / rid):
             out.append(rid)
     return out
 
@@ -162,7 +175,7 @@ def make_command(experiment: str, run_ids, results_dir=RESULTS) -> str:
     cmd = f"lenet run {experiment} --seeds {','.join(map(str, seeds or [0]))}"
     cmd += f" --only {','.join(run_ids)}"
     if Path(results_dir).resolve() != RESULTS.resolve():
-        cmd += f" --results-dir {results_dir}"
+        cmd += f" --results-dir {shlex.quote(str(results_dir))}"
     return cmd
 
 
@@ -200,9 +213,9 @@ def load_benchmark(name: str, results_dir=RESULTS) -> pd.DataFrame:
 
 
 def load_metrics(run_dir) -> pd.DataFrame:
-    """The per-epoch metrics of one run."""
+    """The per-epoch metrics of one run (`runfolder.read_metrics`: checked)."""
     record_read(run_dir)
-    return pd.read_csv(Path(run_dir) / "metrics.csv")
+    return runfolder.read_metrics(run_dir)
 
 
 def summarise(results: pd.DataFrame) -> pd.DataFrame:

@@ -17,13 +17,15 @@ import uuid
 from contextlib import ExitStack
 from pathlib import Path
 
-from . import data, io, train
-from .experiments import EXPERIMENTS, WEIGHTS_READ, Run, run_id, stored_params, validate
+from . import data, io, runfolder, train
+from .cluster import Dask, Here
+from .experiments import EXPERIMENTS, WEIGHTS_READ, Run, run_id, validate
 from .io import Lock
+from .runfolder import is_complete as _complete
+from .runfolder import stored_run as _stored_run
 from .worker import KERNEL, NOTEBOOK, TOKEN, compact_notebook, execute  # noqa: F401 (tests)
 
 RESULTS = io.RESULTS
-RETRIES = 2  # a kernel that died (not an exception in a cell) is run again, then reported
 
 
 def chains(runs: list[Run]) -> list[list[Run]]:
@@ -34,28 +36,34 @@ def chains(runs: list[Run]) -> list[list[Run]]:
     return [sorted(g, key=lambda r: r.epochs) for g in groups.values()]
 
 
-def _complete(run_dir: Path) -> bool:
-    summary = run_dir / "summary.json"
-    return summary.exists() and io.read_json(summary).get("status") == "complete"
-
-
 def status(run_dir: Path, run: Run) -> str:
     """'complete', 'partial' (a checkpoint to resume) or 'new'.
 
-    A folder that holds a run with other parameters is refused rather than overwritten.
+    A folder that holds a run with other parameters, or that disagrees with itself (complete
+    without its params.json, a finished run's pruned checkpoint without a complete summary),
+    is refused rather than overwritten.
     """
+    leave = "left alone: restore what it lacks (git checkout), delete it to run it again, or use another --results-dir"
     if (run_dir / "params.json").exists():
-        p = io.read_json(run_dir / "params.json", keys=("parameters",))
-        stored = stored_params(p["parameters"])
+        stored = runfolder.read_params(run_dir)["parameters"]
         wanted = run.params() | {"run_id": run_id(run)}
         if {k: stored.get(k) for k in wanted} != wanted:
-            raise ValueError(
-                f"{run_dir} holds a run with other parameters: delete that folder "
-                "or use another --results-dir"
-            )
+            raise ValueError(f"{run_dir} holds a run with other parameters: {leave}")
         if _complete(run_dir):
             return "complete"
-    return "partial" if (run_dir / "checkpoint.pt").exists() else "new"
+    elif _complete(run_dir):
+        raise ValueError(f"{run_dir} says complete but has no params.json: {leave}")
+    ckpt = run_dir / "checkpoint.pt"
+    if not ckpt.exists():
+        return "new"
+    try:  # a checkpoint pruned to its weights: a finished run, not one to resume
+        pruned = not set(train.load_checkpoint(ckpt)) - {"model", "epoch", "sdlm"}
+    except ValueError:
+        pruned = False  # corrupt: the run fails in its notebook, which says why
+    if pruned:
+        raise ValueError(f"{run_dir} holds the pruned checkpoint of a finished run but no "
+                         f"complete summary.json: {leave}")  # fmt: skip
+    return "partial"
 
 
 def _write(run_dir: Path, result) -> dict:
@@ -138,7 +146,7 @@ def _run_chains(
                     continue
                 kw = dict(start={}, action="fresh")  # or resumed, or continued
                 if st == "partial":
-                    own = [run_dir / n for n in ("checkpoint.pt", "continued_from")]
+                    own = [run_dir / n for n in ("checkpoint.pt", "continued_from", "params.json")]
                     kw = dict(start={p.name: p.read_bytes() for p in own if p.exists()},
                               action="resumed")  # fmt: skip
                 elif parent:
@@ -169,83 +177,10 @@ def _run_chains(
     return [reports[run_id(r)] for ch in groups for r in ch if run_id(r) in reports]
 
 
-class _Here:
-    """Runs each run here and now, in order (`run_chain`)."""
-
-    def __init__(self, threads=1):
-        self.threads = threads
-
-    def slots(self) -> int:  # one run at a time
-        return 1
-
-    def submit(self, *args, **kw):
-        try:
-            return execute(*args, **{**kw, "threads": self.threads})
-        except Exception as e:  # as a Dask task that raised
-            return e
-
-    def first_done(self, tasks):
-        return tasks[0], tasks[0]  # a task here is its result
-
-
-class _Dask:
-    """Runs each run as a task on a Dask cluster: the scheduler at `address`, or else a
-    `LocalCluster` of `jobs` one-thread workers in this process, started on the first run and
-    closed with this object (its workers are threads here, so they never outlive it; each
-    run's kernel is a process of its own)."""
-
-    def __init__(self, address=None, jobs=1):
-        self.address, self.jobs, self.client, self.cluster = address, jobs, None, None
-
-    def slots(self) -> int:
-        """Runs at a time: the workers' threads (asked each time: a scheduler's workers may
-        come and go)."""
-        if self.client is None:
-            self._start()
-        return max(1, sum(self.client.nthreads().values())) if self.address else self.jobs
-
-    def submit(self, run, *args, **kw):
-        key = f"{run_id(run)}-{uuid.uuid4().hex[:8]}"
-        return self.client.submit(execute, run, *args, key=key, retries=RETRIES, pure=False,
-                                  **kw)  # fmt: skip
-
-    def _start(self):
-        import importlib.util
-
-        from distributed import Client, LocalCluster
-
-        if self.address:
-            self.client = Client(self.address, timeout="30s")
-        else:
-            dashboard = ":0" if importlib.util.find_spec("bokeh") else None
-            self.cluster = LocalCluster(
-                n_workers=self.jobs, threads_per_worker=1, processes=False,
-                dashboard_address=dashboard, silence_logs=50,
-            )  # fmt: skip
-            self.client = Client(self.cluster)
-        if "dashboard" in self.client.scheduler_info().get("services", {}):
-            print(f"Dask dashboard: {self.client.dashboard_link}", flush=True)
-
-    def first_done(self, tasks):
-        """The first of `tasks` (futures) to end, and the run's report or the exception of a
-        task that raised (its worker or kernel died too often)."""
-        from distributed import wait
-
-        f = next(f for f in tasks if f in wait(tasks, return_when="FIRST_COMPLETED").done)
-        if f.status == "finished":
-            return f, f.result()
-        return f, f.exception() if f.status == "error" else RuntimeError(f.status)
-
-    def close(self):
-        for part in (self.client, self.cluster):
-            if part is not None:
-                part.close()
-
-
 def run_chain(chain: list[Run], results_dir: Path, device="auto", threads=1) -> list[dict]:
     """Run a chain of same-protocol runs here, in order; a longer one continues a shorter one.
     One torch thread a run by default, as on the cluster's workers (the same metrics)."""
-    return _run_chains([chain], results_dir, device, _Here(threads))
+    return _run_chains([chain], results_dir, device, Here(threads))
 
 
 def plan(name: str, seeds=(0,), quick=False, only=None) -> list[Run]:
@@ -276,7 +211,13 @@ def plan(name: str, seeds=(0,), quick=False, only=None) -> list[Run]:
 def _check_protocol(name: str, runs: list[Run], results_dir: Path, quick: bool) -> None:
     """Refuse to put quick runs where full runs live, and the other way round: a table of the
     folder would mix the two protocols."""
-    if quick and Path(results_dir).resolve() == RESULTS.resolve():
+    where = Path(results_dir).resolve()
+    if RESULTS.resolve() in where.parents:  # results/optimizers/optimizers/...
+        raise ValueError(
+            f"--results-dir {results_dir} is inside {RESULTS}, which holds the runs the book "
+            f"reads: give --results-dir DIR outside it (or leave it out for {RESULTS} itself)"
+        )
+    if quick and where == RESULTS.resolve():
         raise ValueError(
             f"--quick runs never go into {RESULTS}, which holds the runs the book reads: "
             "give --results-dir DIR"
@@ -300,7 +241,7 @@ def _check_protocol(name: str, runs: list[Run], results_dir: Path, quick: bool) 
 
 def run_experiment(
     name: str, seeds=(0,), quick=False, only=None, results_dir=RESULTS, jobs=None, device="auto",
-    scheduler=None, threads=1,
+    scheduler=None, threads=1, dashboard=False, wait_workers=60.0,
 ) -> list[dict]:  # fmt: skip
     """Run every run of experiment `name` on Dask (skipping finished ones) and return their
     reports; then prune the chains that are finished.
@@ -309,6 +250,7 @@ def run_experiment(
     running Dask scheduler (default: $DASK_SCHEDULER_ADDRESS); without one, a LocalCluster of
     `jobs` workers (default: one per CPU core, at most one per chain) runs here. Each run
     uses `threads` torch threads (metrics are bit for bit only at the same count).
+    `dashboard`, `wait_workers`: see `cluster.Dask`.
     """
     runs = plan(name, seeds, quick, only)
     results_dir = Path(results_dir)
@@ -316,7 +258,8 @@ def run_experiment(
     data.fetch(data.DEFAULT_ROOT)  # verifies the files; fails before any training if corrupt
     groups = chains(runs)
     scheduler = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
-    engine = _Dask(scheduler, min(jobs or os.cpu_count() or 1, len(groups)))
+    jobs = min(jobs or os.cpu_count() or 1, len(groups))
+    engine = Dask(scheduler, jobs, dashboard=dashboard, wait_workers=wait_workers)
     try:
         reports = _run_chains(groups, results_dir, device, engine, threads)
     finally:
@@ -336,11 +279,6 @@ def _plan_chain(run: Run) -> list[Run]:
             if run in ch:
                 return ch
     return [run]
-
-
-def _stored_run(run_dir: Path) -> Run:
-    p = stored_params(io.read_json(run_dir / "params.json", keys=("parameters",))["parameters"])
-    return Run(**{k: p[k] for k in Run.__dataclass_fields__ if k in p})
 
 
 def prune_run(run_dir: Path, keep_weights: bool) -> str:
@@ -364,19 +302,25 @@ def prune_run(run_dir: Path, keep_weights: bool) -> str:
 
 def prune(experiment: str, results_dir=RESULTS, log=None) -> list[tuple[str, str]]:
     """Prune every complete run of `experiment` whose whole chain in the plan is complete (so
-    nothing can continue from it); runs locked by a runner are left alone."""
+    nothing can continue from it); runs locked by a runner are left alone. What a run keeps
+    follows the experiment its params.json records, never the folder's name (a copy of
+    results/optimizers named `backup` keeps its weights); a run recorded as another
+    experiment's is left alone."""
+    if experiment not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {experiment!r}: use one of {', '.join(EXPERIMENTS)}")
     folder = Path(results_dir) / experiment
     out = []
     for params in sorted(folder.glob("*/params.json")):
         run_dir = params.parent
         if not _complete(run_dir):
             continue
-        chain = _plan_chain(_stored_run(run_dir))
-        if not all(_complete(folder / run_id(r)) for r in chain):
+        run = _stored_run(run_dir)
+        chain = _plan_chain(run)
+        if run.experiment != experiment or not all(_complete(folder / run_id(r)) for r in chain):
             continue
         with Lock(run_dir) as locked:
             if locked:
-                what = prune_run(run_dir, experiment in WEIGHTS_READ)
+                what = prune_run(run_dir, run.experiment in WEIGHTS_READ)
                 out.append((run_dir.name, what))
                 if log:
                     log(f"{run_dir.name}: {what}")

@@ -81,7 +81,8 @@ def network_json(model, run_id: str, experiment: str, results_dir=None) -> dict:
     if not torch.allclose(levels, line, atol=1e-5):
         raise ValueError(f"scaling {model.scaling!r} is not linear in the grey level")
     summary = io.read_json(
-        Path(results_dir or results.RESULTS) / experiment / run_id / "summary.json"
+        Path(results_dir or results.RESULTS) / experiment / run_id / "summary.json",
+        keys=("test_acc", "epochs", "optimizer"),
     )
     return {
         "run_id": run_id,

@@ -18,6 +18,7 @@ import pytest
 import torch
 from conftest import ROOT, training_notebook
 from PIL import Image
+from test_hostile import suggestions_parse
 
 from lenet_lib import data, experiments, io, results, runner, train
 from lenet_lib.experiments import Run
@@ -43,6 +44,7 @@ def refused(proc, *needles):
     assert "unexpected" not in last, last  # the catch-all of main(): a bug, not an answer
     for needle in needles:
         assert needle in last, last
+    suggestions_parse(last)  # every `lenet ...` it suggests is a real command line
     return last
 
 

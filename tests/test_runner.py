@@ -344,6 +344,8 @@ def test_prune_command(quick, tmp_path):
     proc = lenet("prune", "optimizers", "--results-dir", str(copy))
     assert proc.returncode == 0 and "optimizers: 6 finished runs pruned" in proc.stdout
     proc = lenet("prune", "nothing", "--results-dir", str(copy))
+    assert proc.returncode != 0 and "unknown experiment 'nothing'" in proc.stderr
+    proc = lenet("prune", "gap", "--results-dir", str(copy))
     assert proc.returncode != 0 and "no results in" in proc.stderr
 
 
