@@ -14,9 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CELL = (ROOT / ".ci" / "setup_cell.py").read_text()
 # The notebooks that carry the cell (the others' chapters join once their authors add it).
 WITH_CELL = [
-    ROOT / "chapters" / "06_training_run.ipynb",
-    ROOT / "chapters" / "07_optimizers.ipynb",
-    ROOT / "chapters" / "09_paper.ipynb",
+    *sorted((ROOT / "chapters").glob("*.ipynb")),
     *sorted((ROOT / "appendix").glob("*.ipynb")),
 ]
 
