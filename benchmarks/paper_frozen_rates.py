@@ -26,7 +26,7 @@ from lenet_lib.sdlm_net import Net
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--init", default="pooled", choices=experiments.INITS)
+    p.add_argument("--init", default="pooled", choices=experiments.RUN_INITS)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eta0", type=float, default=0.0005)
     p.add_argument("--train-subset", type=int, default=0, help="training digits (0: all)")

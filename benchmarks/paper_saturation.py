@@ -105,7 +105,7 @@ def passes(init, seed, n_passes, cache, eta0=0.0005, train_subset=0):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--init", default="pooled", choices=experiments.INITS)
+    p.add_argument("--init", default="pooled", choices=experiments.RUN_INITS)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--passes", type=int, default=2)
     p.add_argument("--eta0", type=float, default=0.0005)

@@ -82,7 +82,7 @@ def _with_id(run: Run, rid: str) -> Run:
     return Run(**{**asdict(run), "run_id": rid})
 
 
-INITS = ("default", "pooled")  # the values of Run.init
+RUN_INITS = ("default", "pooled")  # the values of Run.init (models.INITS: LeNet5Paper's)
 SEED_MAX = 2**32 - 1  # torch takes seeds below 2**64; a margin for seed arithmetic
 
 
@@ -126,8 +126,8 @@ def validate(run: Run, device=None, threads=0) -> None:
         problems.append(f"{run.optimizer} trains the {net} network only: use model {net!r}")
     if (run.model == "lush") != (run.scaling == "lush"):
         problems.append("model 'lush' and scaling 'lush' go together (Lush's input coding)")
-    if run.init not in INITS:
-        problems.append(f"init {run.init!r} is unknown: use one of {', '.join(INITS)}")
+    if run.init not in RUN_INITS:
+        problems.append(f"init {run.init!r} is unknown: use one of {', '.join(RUN_INITS)}")
     elif run.init != "default" and (lush_run or not sdlm_run):
         problems.append(f"init {run.init!r} is for the sdlm optimizers only: use init 'default'")
     if device is not None:
