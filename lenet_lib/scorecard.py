@@ -178,6 +178,8 @@ def front_values(verdicts: dict, glue=None) -> dict:
         c, v = CLAIMS_BY_ID[cid], verdicts.get(cid)
         out[f"front_{cid}_verdict"] = v.verdict if v else "not decided yet"
         ours = v.ours if v else "–"
+        if v and " (" in ours and _number(v.value) is not None:
+            ours = _fmt(v.value, c.fmt)  # the number alone, not a row's note on its direction
         if ours.count(", ") == 1 and all(ch in "0123456789.,-+ " for ch in ours):
             ours = ours.replace(", ", " and ")  # two numbers: 60,000 and 10,000
         out[f"front_{cid}_ours"] = ours

@@ -101,3 +101,15 @@ def test_scorecard_has_a_row_per_numeric_claim_and_marks_verdicts_beyond_colour(
     assert len({c for c, _ in scorecard.STYLE.values()}) == 4
     assert fig.get_facecolor()[:3] == (1.0, 1.0, 1.0)  # white: readable in dark mode
     matplotlib.pyplot.close(fig)
+
+
+def test_front_numbers_are_bare_numbers():
+    """A row that notes its direction in `ours` ("98.96 (ours 10.73 points higher)") gives the
+    front page its number alone, which the page follows with a unit."""
+    from lenet_lib import scorecard
+    from lenet_lib.verdicts import FAILS, Verdict
+
+    cid = "table2_sgd30"
+    v = Verdict(cid, FAILS, "98.96 (ours 10.73 points higher)", "88.23", "", "", value=98.96)
+    values = scorecard.front_values({cid: v})
+    assert values[f"front_{cid}_ours"] == "98.96"
