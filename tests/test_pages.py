@@ -62,7 +62,10 @@ def pages() -> list[str]:
     return sorted(
         str(p.relative_to(HTML))
         for p in HTML.rglob("*.html")
-        if p.name not in skip and "_static" not in p.parts and "_sources" not in p.parts
+        if p.name not in skip
+        and "_static" not in p.parts
+        and "_sources" not in p.parts
+        and 'http-equiv="Refresh"' not in p.read_text()[:500]  # index.html: a redirect
     )
 
 
