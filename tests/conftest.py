@@ -60,3 +60,14 @@ def training_notebook(tmp_path, **params):
         kernel_name=worker.KERNEL, cwd=str(ROOT), progress_bar=False,
     )  # fmt: skip
     return run_dir
+
+
+@pytest.fixture
+def digit_png(tmp_path, mnist):
+    """MNIST's first test digit as a 112x112 PNG, dark ink on white (`lenet predict` tests)."""
+    from PIL import Image
+
+    X, _ = mnist["test"]
+    path = tmp_path / "digit.png"
+    Image.fromarray(255 - X[0].numpy()).resize((112, 112)).save(path)
+    return path

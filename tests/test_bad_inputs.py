@@ -17,7 +17,6 @@ import papermill as pm
 import pytest
 import torch
 from conftest import ROOT, training_notebook
-from PIL import Image
 from test_hostile import suggestions_parse
 
 from lenet_lib import data, experiments, io, results, runner, train
@@ -264,14 +263,6 @@ def test_a_params_json_without_the_expected_keys(tmp_path, params):
     run_dir = copy_run(tmp_path)
     (run_dir / "params.json").write_text(json.dumps(params))
     refused(lenet("results", "optimizers", "--results-dir", tmp_path), "params.json")
-
-
-@pytest.fixture
-def digit_png(tmp_path, mnist):
-    X, _ = mnist["test"]
-    path = tmp_path / "digit.png"
-    Image.fromarray(255 - X[0].numpy()).resize((112, 112)).save(path)
-    return path
 
 
 def predict(tmp_path, png):

@@ -121,21 +121,21 @@ def test_prune_never_decides_from_a_folders_name(tmp_path):
     assert len(done) == 18 and len(list((tmp_path / "T").glob("optimizers/*/checkpoint.pt"))) == 18
 
 
-def test_a_complete_run_without_params_json_is_left_alone(Q):
-    run_dir = Q / "optimizers" / "sgd-e30-s0"
-    (run_dir / "params.json").unlink()
+@pytest.mark.parametrize(
+    "rid,removed,message",
+    [
+        # a complete run without its params.json is left alone
+        ("sgd-e30-s0", "params.json", "says complete but has no params.json"),
+        # a finished run's pruned checkpoint is never resumed
+        ("adam-e30-s0", "summary.json", "pruned checkpoint of a finished run"),
+    ],
+)
+def test_a_run_folder_that_disagrees_with_itself_is_left_alone(Q, rid, removed, message):
+    run_dir = Q / "optimizers" / rid
+    (run_dir / removed).unlink()
     before = snapshot(run_dir)
-    proc = lenet("run", "optimizers", "--quick", "--results-dir", Q, "--only", "sgd-e30-s0")
-    refused(proc, str(run_dir), "says complete but has no params.json")
-    assert snapshot(run_dir) == before
-
-
-def test_a_finished_runs_pruned_checkpoint_is_never_resumed(Q):
-    run_dir = Q / "optimizers" / "adam-e30-s0"
-    (run_dir / "summary.json").unlink()
-    before = snapshot(run_dir)
-    proc = lenet("run", "optimizers", "--quick", "--results-dir", Q, "--only", "adam-e30-s0")
-    refused(proc, str(run_dir), "pruned checkpoint of a finished run")
+    proc = lenet("run", "optimizers", "--quick", "--results-dir", Q, "--only", rid)
+    refused(proc, str(run_dir), message)
     assert snapshot(run_dir) == before
 
 
@@ -212,14 +212,6 @@ def _no_model(p):
 
 def _list_params(p):
     p["parameters"] = [1, 2]
-
-
-@pytest.fixture
-def digit_png(tmp_path, mnist):
-    X, _ = mnist["test"]
-    path = tmp_path / "digit.png"
-    Image.fromarray(255 - X[0].numpy()).resize((112, 112)).save(path)
-    return path
 
 
 @pytest.mark.parametrize("change", [_no_model, _list_params], ids=["no-model", "list"])
