@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import data, experiments, io, train
+from . import data, io, plans, train
 
 WARMUP = 20  # batches run before the clock starts (first calls allocate and plan)
 MIN_BATCHES = 10  # batches timed at least: fewer time the clock more than the training
@@ -216,8 +216,8 @@ def table2_minutes(rate: float, evals: float, jobs: int) -> float:
     `evals` seconds per epoch. The runner starts the Adam chain (30, then 60 and 100
     continued: 100 epochs) first; the other runs share the other workers. The wall time is
     the longer of the two (the critical path)."""
-    others = sum(e for opt, e, *_ in experiments.TABLE2 if opt != "adam")
-    adam = max(e for opt, e, *_ in experiments.TABLE2 if opt == "adam")
+    others = sum(e for opt, e, *_ in plans.TABLE2 if opt != "adam")
+    adam = max(e for opt, e, *_ in plans.TABLE2 if opt == "adam")
     epochs = max(adam, others / (jobs - 1)) if jobs > 1 else adam + others
     return epochs * (data.SPLIT_SIZES["train"] / rate + evals) / 60
 

@@ -161,7 +161,7 @@ def cmd_run(args):
 
 def cmd_results(args):
     from . import results
-    from .experiments import EXPERIMENTS
+    from .plans import EXPERIMENTS
 
     if (
         args.experiment not in EXPERIMENTS
@@ -183,7 +183,7 @@ def cmd_results(args):
 
 def cmd_prune(args):
     from . import runner
-    from .experiments import EXPERIMENTS
+    from .plans import EXPERIMENTS
 
     for experiment in args.experiments:
         if experiment not in EXPERIMENTS:  # never a folder's name: it decides what is kept

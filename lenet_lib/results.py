@@ -25,7 +25,7 @@ RESULT_COLUMNS = [
 # What the runs of one row of a table (one run id but the seed) must share.
 PROTOCOL = [
     "optimizer", "epochs", "lr", "batch_size", "momentum", "model", "width", "scaling",
-    "weight_decay", "train_subset", "test_subset", "lr_gamma", "init",
+    "weight_decay", "train_subset", "test_subset", "lr_gamma", "init", "changes",
 ]  # fmt: skip
 
 
@@ -78,7 +78,7 @@ def load_results(experiment: str, results_dir=RESULTS) -> pd.DataFrame:
 
 def _make_it(experiment: str, results_dir) -> str:
     """The fix for an experiment without runs: the command that makes them, if it is one."""
-    from .experiments import EXPERIMENTS
+    from .plans import EXPERIMENTS
 
     if experiment not in EXPERIMENTS:
         return f"{experiment!r} is no experiment of lenet: use one of {', '.join(EXPERIMENTS)}"
@@ -129,6 +129,8 @@ def load_model(run_id: str, experiment: str = "optimizers", results_dir=RESULTS)
         )
     p = runfolder.read_params(run_dir)["parameters"]
     kwargs = {"width": p["width"]} if p["model"] == "notes" else {}
+    if p["model"] == "lush":  # its layers follow the run's changes (weights: the checkpoint's)
+        kwargs = {"changes": p["changes"]}
     model = build_model(p["model"], scaling=p["scaling"], **kwargs)
     state = io.load_torch(run_dir / "checkpoint.pt")
     expected = runfolder.read_summary(run_dir).get("weights_sha256")
@@ -148,8 +150,8 @@ def load_model(run_id: str, experiment: str = "optimizers", results_dir=RESULTS)
 
 def _planned(experiment: str, run_id: str) -> bool:
     """Whether `lenet run` can make run `run_id` of `experiment` (its seed read from its id)."""
-    from .experiments import EXPERIMENTS
     from .experiments import run_id as id_of
+    from .plans import EXPERIMENTS
 
     seed = re.search(r"-s(\d+)$", run_id)
     if experiment not in EXPERIMENTS or not seed or int(seed.group(1)) > 2**32 - 1:
@@ -194,8 +196,9 @@ def require(experiment: str, run_ids, results_dir=RESULTS) -> pd.DataFrame:
 
 
 def plan_ids(experiment: str, seeds=(0,)) -> list[str]:
-    """The run ids of `experiment`'s plan for `seeds` (experiments.EXPERIMENTS)."""
-    from .experiments import EXPERIMENTS, run_id
+    """The run ids of `experiment`'s plan for `seeds` (plans.EXPERIMENTS)."""
+    from .experiments import run_id
+    from .plans import EXPERIMENTS
 
     if experiment not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {experiment!r}: use one of {', '.join(EXPERIMENTS)}")

@@ -20,8 +20,8 @@ from .experiments import METRIC_COLUMNS, Run, stored_params, validate
 
 # What a complete run's summary must hold, each a finite number but its id.
 SUMMARY_KEYS = ("run_id", "train_acc", "train_acc_running", "test_acc", "seconds")
-# The parameters every params.json records (lr_gamma and init came later: `stored_params`).
-REQUIRED = [f.name for f in fields(Run) if f.name not in ("lr_gamma", "init")]
+# The parameters every params.json records (lr_gamma, init, changes came later: `stored_params`).
+REQUIRED = [f.name for f in fields(Run) if f.name not in ("lr_gamma", "init", "changes")]
 
 
 def _fix(run_dir) -> str:

@@ -19,8 +19,9 @@ from pathlib import Path
 
 from . import data, io, runfolder, train
 from .cluster import Dask, Here
-from .experiments import EXPERIMENTS, WEIGHTS_READ, Run, run_id, validate
+from .experiments import Run, run_id, validate
 from .io import Lock
+from .plans import EXPERIMENTS, WEIGHTS_READ
 from .runfolder import is_complete as _complete
 from .runfolder import stored_run as _stored_run
 from .worker import KERNEL, NOTEBOOK, TOKEN, compact_notebook, execute  # noqa: F401 (tests)

@@ -19,7 +19,7 @@ import torch
 from conftest import ROOT, training_notebook
 from test_hostile import suggestions_parse
 
-from lenet_lib import data, experiments, io, results, runner, train
+from lenet_lib import data, experiments, io, plans, results, runner, train
 from lenet_lib.experiments import Run
 
 LENET = Path(sys.executable).parent / "lenet"
@@ -192,11 +192,11 @@ def test_a_run_that_diverges_is_failed_and_in_no_table(tmp_path, mnist, monkeypa
         ]
         return [experiments._with_id(r, f"{r.optimizer}-lr{r.lr:g}-s{r.seed}") for r in runs]
 
-    experiments.register(name, plan, keep_weights=False)
+    plans.register(name, plan, keep_weights=False)
     try:
         reports = runner.run_experiment(name, results_dir=tmp_path)
     finally:
-        del experiments.EXPERIMENTS[name]
+        del plans.EXPERIMENTS[name]
     status = {r["run_id"]: r["status"] for r in reports}
     assert status == {"sgd-lr1e+10-s0": "failed", "sgd-lr0.01-s0": "complete"}
     summary = io.read_json(tmp_path / name / "sgd-lr1e+10-s0" / "summary.json")

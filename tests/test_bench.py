@@ -6,7 +6,7 @@ import json
 import pytest
 from conftest import lenet
 
-from lenet_lib import bench, experiments
+from lenet_lib import bench, plans
 
 
 def test_a_training_image_costs_three_times_the_forward_multiply_adds():
@@ -17,7 +17,7 @@ def test_a_training_image_costs_three_times_the_forward_multiply_adds():
 def test_table2_projection_is_bounded_by_the_adam_chain_on_two_workers():
     per_epoch = 60000 / 6000 + 1.0  # 6,000 images/s and a 1 s test pass: 11 s an epoch
     assert bench.table2_minutes(6000, 1.0, jobs=2) == pytest.approx(100 * per_epoch / 60)
-    epochs = sum(e for opt, e, *_ in experiments.TABLE2 if opt != "adam") + 100
+    epochs = sum(e for opt, e, *_ in plans.TABLE2 if opt != "adam") + 100
     assert bench.table2_minutes(6000, 1.0, jobs=1) == pytest.approx(epochs * per_epoch / 60)
 
 

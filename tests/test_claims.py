@@ -271,9 +271,9 @@ def test_every_glued_claim_is_decided_and_glued_by_its_chapter():
 
 
 def test_the_notes_tables_agree_with_the_library():
-    from lenet_lib import experiments, models
+    from lenet_lib import models, plans
 
-    assert [(o, e) for o, e, _, _ in experiments.TABLE2] == list(
+    assert [(o, e) for o, e, _, _ in plans.TABLE2] == list(
         zip(claims.NOTES_TABLE2["optimizer"], claims.NOTES_TABLE2["epochs"], strict=True)
     )
     assert [r.replace(" ", ".") for r in claims.NOTES_TABLE_I] == models.C3_TABLE

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT
 
-from lenet_lib import experiments
+from lenet_lib import experiments, plans
 from lenet_lib.results import load_metrics
 
 DASK = Path(sys.executable).parent / "dask"
@@ -109,7 +109,7 @@ def test_cluster_runs_equal_embedded_runs_despite_a_dead_worker(quick, cluster, 
     assert "6 runs: 6 complete" in stdout
     # The killed run ran twice: on the dead worker, then again on the other.
     assert stdout.count(f"{killed}: running") == 2, stdout
-    ids = sorted(experiments.run_id(r) for r in experiments.optimizer_runs(quick=True))
+    ids = sorted(experiments.run_id(r) for r in plans.optimizer_runs(quick=True))
     assert sorted(p.name for p in (out / "optimizers").iterdir()) == ids
     for rid in ids:
         folder = out / "optimizers" / rid

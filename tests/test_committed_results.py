@@ -5,9 +5,9 @@ only what something reads, so results/ stays small."""
 import pytest
 import torch
 
-from lenet_lib import data, experiments, io, results, runner, train
+from lenet_lib import data, experiments, io, plans, results, runner, train
 
-EXPERIMENTS = sorted(experiments.WEIGHTS_READ)  # those whose runs keep their weights
+EXPERIMENTS = sorted(plans.WEIGHTS_READ)  # those whose runs keep their weights
 
 
 def committed():
@@ -43,7 +43,7 @@ def test_finished_runs_keep_only_what_is_read():
         chain = runner._plan_chain(runner._stored_run(run_dir))
         if not all(runner._complete(run_dir.parent / experiments.run_id(r)) for r in chain):
             continue  # a longer run of its chain may still continue from it
-        if run_dir.parent.name in experiments.WEIGHTS_READ:
+        if run_dir.parent.name in plans.WEIGHTS_READ:
             state = torch.load(ckpt, weights_only=True)
             assert set(state) <= {"model", "epoch", "sdlm"}, f"{run_dir}: run `lenet prune`"
         else:

@@ -16,7 +16,7 @@ LAYERS = [
     {"receptive", "capacity", "sdlm_net", "lush_net"},
     {"sdlm", "cuda_graphs", "lush"},
     {"train"},
-    {"experiments", "runfolder"},
+    {"experiments", "runfolder", "plans"},
     {"worker", "cluster"},
     {"runner"},
     {"results"},

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, jacrev
 
-from lenet_lib import data, experiments, lush, lush_net, models, sdlm_net, train
+from lenet_lib import data, experiments, lush, lush_net, models, plans, sdlm_net, train
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +60,13 @@ def test_loss_and_decision():
     assert m.decide(out).item() == 2
 
 
-def test_bad_scaling_is_refused():
+def test_bad_scaling_init_and_changes_are_refused():
     with pytest.raises(ValueError, match="scaling 'lush'"):
-        lush.LeNet5Lush(scaling="paper")
+        lush.LeNet5Lush(scaling="standard")
+    with pytest.raises(ValueError, match="init must be one of lush, sqrt"):
+        lush.LeNet5Lush(init="printed")
+    with pytest.raises(ValueError, match="unknown change.*'rleu'.*joined by"):
+        lush.LeNet5Lush(changes="rleu+maxpool")
 
 
 def test_group_forward_and_gradient_are_autograds(digits):
@@ -231,7 +235,7 @@ def test_a_checkpoint_resumes_only_with_its_own_settings(digits, tmp_path):
 
 
 def test_the_experiment_and_its_checks():
-    runs = experiments.lush_runs(seeds=(0, 1, 2))
+    runs = plans.lush_runs(seeds=(0, 1, 2))
     assert [experiments.run_id(r) for r in runs] == [f"lush-e30-s{s}" for s in range(3)]
     for r in runs:
         experiments.validate(r)
@@ -240,9 +244,13 @@ def test_the_experiment_and_its_checks():
         )  # fmt: skip
     bad = [
         ({"model": "paper", "scaling": "paper"}, "sdlm-lush trains the lush network only"),
-        ({"scaling": "paper"}, "model 'lush' and scaling 'lush' go together"),
+        ({"scaling": "standard"}, "Lush's network reads scaling 'lush'"),
+        ({"model": "notes"}, "scaling 'lush' is Lush's coding, for model 'lush'"),
         ({"optimizer": "sdlm"}, "sdlm trains the paper network only"),
-        ({"init": "pooled"}, "init 'pooled' is for the sdlm optimizers only"),
+        ({"init": "pooled"}, "Lush's network starts from init 'default'"),
+        ({"changes": "relu+pool"}, "unknown change.*'pool'"),
+        ({"changes": "shuffle", "optimizer": "adam", "batch_size": 64}, "'shuffle' and 'schedule'"),
+        ({"model": "notes", "scaling": "standard", "changes": "relu"}, "changes to Lush"),
         ({"batch_size": 8}, "updates once per digit"),
     ]
     for change, message in bad:

@@ -13,7 +13,7 @@ import pytest
 import torch
 from conftest import ROOT, training_notebook
 
-from lenet_lib import experiments, io, runner, worker
+from lenet_lib import experiments, io, plans, runner, worker
 from lenet_lib.experiments import Run
 from lenet_lib.results import load_benchmark, load_metrics, load_results
 
@@ -28,7 +28,7 @@ def lenet(*args, timeout=900):
 def test_quick_runs_execute_six_notebooks(quick):
     out, proc = quick
     folders = sorted(p.name for p in (out / "optimizers").iterdir())
-    assert folders == sorted(experiments.run_id(r) for r in experiments.optimizer_runs(quick=True))
+    assert folders == sorted(experiments.run_id(r) for r in plans.optimizer_runs(quick=True))
     for folder in (out / "optimizers").iterdir():
         names = {p.name for p in folder.iterdir()}
         assert {"run.ipynb", "params.json", "metrics.csv", "summary.json", "checkpoint.pt"} <= names
@@ -138,7 +138,7 @@ def test_bad_parameters_refused_before_any_training(tmp_path):
     bad = Run("optimizers", "adam", -1.0, 1, run_id="bad")
     with pytest.raises(ValueError, match="lr must be > 0"):
         experiments.validate(bad)
-    experiments.register("badplan", lambda seeds, quick: [bad])
+    plans.register("badplan", lambda seeds, quick: [bad])
     with pytest.raises(ValueError, match="bad: bad parameters"):
         runner.run_experiment("badplan", results_dir=tmp_path)
     assert not (tmp_path / "badplan").exists()
@@ -332,7 +332,7 @@ def test_experiments_whose_weights_nobody_reads_keep_no_checkpoint(quick, tmp_pa
     assert {"params.json", "metrics.csv", "summary.json", "run.ipynb"} <= set(
         p.name for p in run_dir.iterdir()
     )
-    assert "capacity" not in experiments.WEIGHTS_READ and "gap" not in experiments.WEIGHTS_READ
+    assert "capacity" not in plans.WEIGHTS_READ and "gap" not in plans.WEIGHTS_READ
 
 
 def test_prune_command(quick, tmp_path):

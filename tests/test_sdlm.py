@@ -288,10 +288,10 @@ def test_a_checkpoint_resumes_only_with_its_own_init(digits, tmp_path):
 
 def test_the_papers_network_starts_alike_whatever_trains_it():
     # paperadam differs from the SDLM runs in the training alone (chapter 09)
-    from lenet_lib import experiments
+    from lenet_lib import experiments, plans
 
-    adam = experiments.paper_adam_runs()[0]
-    sdlm_run = experiments.paper_runs()[0]
+    adam = plans.paper_adam_runs()[0]
+    sdlm_run = plans.paper_runs()[0]
     a, s = experiments.new_model(adam), experiments.new_model(sdlm_run)
     assert a.init == s.init == sdlm.INIT
     pairs = zip(a.state_dict().values(), s.state_dict().values(), strict=True)
