@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from lenet_lib import data, io, train
+from lenet_lib import data, experiments, io, train
 
 
 def fit_rate(X, y, X_test, y_test, graphs: bool, epochs=2):
@@ -35,7 +35,8 @@ def fit_rate(X, y, X_test, y_test, graphs: bool, epochs=2):
     os.environ["LENET_CUDA_GRAPHS"] = "1" if graphs else "0"
     try:
         model = train.new_model("notes", seed=0, device=X.device)
-        history = train.fit(model, X, y, X_test, y_test, epochs=epochs, progress=False)
+        run = experiments.Run("optimizers", "adam", 1e-3, epochs)
+        history = train.fit(model, X, y, X_test, y_test, run, progress=False)
     finally:
         del os.environ["LENET_CUDA_GRAPHS"]
     return {"images_per_s": history[-1]["images_per_s"], "test_acc": history[-1]["test_acc"],

@@ -20,6 +20,7 @@ import argparse
 import os
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -79,7 +80,6 @@ def passes(init, seed, n_passes, cache, eta0=0.0005, train_subset=0):
     folder = cache_folder(cache, init, seed, train_subset, eta0)
     folder.mkdir(parents=True, exist_ok=True)
     run = paper_run(init, seed, eta0, train_subset)
-    experiments.validate(run)
     yield 0, experiments.new_model(run), []
     X = y = None
     for k in range(1, n_passes + 1):
@@ -92,10 +92,8 @@ def passes(init, seed, n_passes, cache, eta0=0.0005, train_subset=0):
                 shutil.copyfile(folder / f"pass{k - 1}.pt", ck)
             else:
                 ck.unlink(missing_ok=True)
-            train.fit(
-                experiments.new_model(run), X, y, X_test, y_test, optimizer="sdlm", lr=eta0,
-                batch_size=1, epochs=k, seed=seed, checkpoint=ck, progress=False,
-            )  # fmt: skip
+            train.fit(experiments.new_model(run), X, y, X_test, y_test, replace(run, epochs=k),
+                      checkpoint=ck, progress=False)  # fmt: skip
             os.replace(ck, done)
         state = train.load_checkpoint(done)
         model = experiments.new_model(run)

@@ -3,7 +3,7 @@
 A run is one execution of `chapters/06_training_run.ipynb` with the fields of a `Run` as its
 parameters; its folder `results/<experiment>/<run_id>/` holds the executed notebook,
 `params.json`, `metrics.csv`, `summary.json` and `checkpoint.pt`. The notebook calls
-`validate`, `new_model`, `start_run` and `finish_run`; the runner (runner.py) executes the
+`runfolder.train_run`, which calls `new_model`, `start_run` and `finish_run`; the runner (runner.py) executes the
 experiments' plans (plans.py); the chapters read the results back through results.py.
 """
 
@@ -54,7 +54,20 @@ class Run:
     run_id: str = field(default="", compare=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "momentum", train.default_momentum(self.optimizer, self.momentum))
+        """Resolve the momentum's default, then refuse bad parameters, all at once on one line:
+        a Run that exists is valid (the one check of a run's parameters)."""
+        if isinstance(self.optimizer, str):
+            momentum = train.default_momentum(self.optimizer, self.momentum)
+            object.__setattr__(self, "momentum", momentum)
+        problems = [p for p in _problems(self) if p]
+        if problems:
+            raise ValueError("bad parameters: " + "; ".join(problems))
+
+    @classmethod
+    def from_namespace(cls, ns: dict) -> Run:
+        """The Run whose fields are the names in `ns` (the training notebook's globals, set by
+        its parameters cell and papermill); a field `ns` lacks keeps its default."""
+        return cls(**{f.name: ns[f.name] for f in fields(cls) if f.name in ns})
 
     def protocol(self):
         """Everything but the length: runs with the same protocol can continue one another."""
@@ -84,21 +97,30 @@ def _with_id(run: Run, rid: str) -> Run:
     return Run(**{**asdict(run), "run_id": rid})
 
 
+MODELS = ("notes", "paper", "lush", "mlp")  # mlp: chapter 04's fully connected network
 RUN_INITS = ("default", "pooled")  # the values of Run.init (models.INITS: LeNet5Paper's)
 SEED_MAX = 2**32 - 1  # torch takes seeds below 2**64; a margin for seed arithmetic
 
 
-def validate(run: Run, device=None, threads=0) -> None:
-    """Refuse bad parameters before any training, all at once on one line: types, ranges, the
-    optimizer, `device` if given and `threads`. The one check of a run's parameters (06, runner)."""
+def check_machine(device="auto", threads=0) -> None:
+    """Refuse a bad device or thread count (the two settings of a run that are not its
+    parameters: they change its speed, not its numbers on the CPU)."""
+    problems = [train.device_problem(device)]
+    if not train.is_int(threads) or threads < 0:
+        problems.append(f"threads must be an integer >= 0 (0: torch's default), got {threads!r}")
+    problems = [p for p in problems if p]
+    if problems:
+        raise ValueError("bad parameters: " + "; ".join(problems))
+
+
+def _problems(run: Run) -> list[str]:
+    """What is wrong with a run's parameters: types, ranges, the optimizer, the model."""
     problems = []
     for name in ("experiment", "optimizer", "model", "scaling", "run_id"):
         if not isinstance(getattr(run, name), str):
             problems.append(f"{name} must be a string, got {getattr(run, name)!r}")
     if not train.is_int(run.seed) or not 0 <= run.seed <= SEED_MAX:
         problems.append(f"seed must be an integer >= 0 and <= {SEED_MAX}, got {run.seed!r}")
-    if not train.is_int(threads) or threads < 0:
-        problems.append(f"threads must be an integer >= 0 (0: torch's default), got {threads!r}")
     for name, size in data.SPLIT_SIZES.items():
         n = getattr(run, f"{name}_subset")
         if not train.is_int(n) or not 0 <= n <= size:
@@ -108,8 +130,8 @@ def validate(run: Run, device=None, threads=0) -> None:
         run.optimizer, run.lr, run.epochs, run.batch_size, n_train or data.SPLIT_SIZES["train"],
         run.momentum, run.weight_decay, run.lr_gamma,
     )  # fmt: skip
-    if run.model not in ("notes", "paper", "lush"):
-        problems.append(f"model must be 'notes', 'paper' or 'lush', not {run.model!r}")
+    if run.model not in MODELS:
+        problems.append(f"model must be one of {', '.join(MODELS)}, not {run.model!r}")
     if run.scaling not in data.TRANSFORMS:
         problems.append(f"scaling must be one of {sorted(data.TRANSFORMS)}, not {run.scaling!r}")
     if not train.is_number(run.width):
@@ -127,11 +149,7 @@ def validate(run: Run, device=None, threads=0) -> None:
     if sdlm_run and run.model != net:
         problems.append(f"{run.optimizer} trains the {net} network only: use model {net!r}")
     problems += _lush_problems(run, sdlm_run, lush_run)
-    if device is not None:
-        problems.append(train.device_problem(device))
-    problems = [p for p in problems if p]
-    if problems:
-        raise ValueError("bad parameters: " + "; ".join(problems))
+    return problems
 
 
 def _lush_problems(run: Run, sdlm_run: bool, lush_run: bool) -> list[str]:
@@ -168,6 +186,8 @@ def new_model(run: Run, device="cpu"):
     SDLM runs in the training alone), or from the run's `init` where it names one."""
     if run.model == "notes":
         return train.new_model("notes", run.seed, device, width=run.width, scaling=run.scaling)
+    if run.model == "mlp":
+        return train.new_model("mlp", run.seed, device, scaling=run.scaling)
     if run.model == "lush":
         init = "lush" if run.init == "default" else run.init
         return train.new_model("lush", run.seed, device, init_seed=run.seed, init=init,

@@ -1,7 +1,8 @@
 """A run's folder read back: every file the library reads from `<results>/<experiment>/<run_id>/`
 is checked here against what it must hold, and a bad one is refused with its folder named and
 the fix (runner.py, results.py, so `lenet run`, `lenet results`, `lenet prune`, `lenet predict`,
-`lenet export-web` and the chapters); and the folder of a run about to start (chapter 06).
+`lenet export-web` and the chapters); and a run made in its folder (`train_run`: chapter 06,
+the notebook every run executes).
 """
 
 from __future__ import annotations
@@ -9,14 +10,25 @@ from __future__ import annotations
 import math
 import re
 import tempfile
+import time
 import uuid
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pandas as pd
+import torch
 
-from . import io
-from .experiments import METRIC_COLUMNS, Run, stored_params, validate
+from . import data, io, train
+from .experiments import (
+    METRIC_COLUMNS,
+    Run,
+    check_machine,
+    finish_run,
+    new_model,
+    run_id,
+    start_run,
+    stored_params,
+)  # fmt: skip
 
 # What a complete run's summary must hold, each a finite number but its id.
 SUMMARY_KEYS = ("run_id", "train_acc", "train_acc_running", "test_acc", "seconds")
@@ -55,7 +67,7 @@ def read_params(run_dir, keys=()) -> dict:
         raise ValueError(f"{path}: 'parameters' lacks {', '.join(missing)}: {_fix(run_dir)}")
     p = stored_params(p)
     try:
-        validate(Run(**{k: p[k] for k in Run.__dataclass_fields__}))
+        Run(**{k: p[k] for k in Run.__dataclass_fields__})
     except (TypeError, ValueError) as e:
         raise ValueError(f"{path} holds {e}: {_fix(run_dir)}") from None
     return record | {"parameters": p}
@@ -139,3 +151,41 @@ def prepare(run_dir, run: Run) -> Path:
         raise ValueError(f"{run_dir} holds a checkpoint.pt but no params.json saying what made "
                          "it: give another run_dir, or delete that folder")  # fmt: skip
     return run_dir
+
+
+@dataclass
+class Trained:
+    """What `train_run` hands back to the notebook: the run, its folder, the trained model, the
+    parameters as params.json records them, one row of metrics an epoch, the summary."""
+
+    run: Run
+    run_dir: Path
+    net: torch.nn.Module
+    params: dict
+    history: list
+    summary: dict
+    device: torch.device
+    shapes: dict
+
+
+def train_run(run: Run, run_dir="", device="auto", threads=0) -> Trained:
+    """Everything the training notebook (chapter 06) does between its parameters and its
+    figures: check the machine settings and the folder, load the data, build the model,
+    write params.json, train (resuming from the folder's checkpoint), write metrics.csv and
+    summary.json."""
+    check_machine(device, threads)
+    if threads:
+        torch.set_num_threads(threads)
+    params = run.params() | {"run_id": run_id(run)}
+    run_dir = prepare(run_dir, run)
+    dev = train.pick_device(device)
+    X, y, X_test, y_test = data.load_run_data(
+        run.scaling, run.train_subset, run.test_subset, dev, run.seed
+    )
+    net = new_model(run, dev)
+    started = time.time()
+    start_run(run_dir, params, dev)
+    history = train.fit(net, X, y, X_test, y_test, run, checkpoint=run_dir / "checkpoint.pt")
+    summary = finish_run(run_dir, params, history, train.evaluate(net, X, y), started)
+    shapes = {"train": tuple(X.shape), "test": tuple(X_test.shape)}
+    return Trained(run, run_dir, net, params, history, summary, dev, shapes)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import data, io, runfolder, train
 from .cluster import Dask, Here
-from .experiments import Run, run_id, validate
+from .experiments import Run, run_id
 from .io import Lock
 from .plans import EXPERIMENTS, WEIGHTS_READ
 from .runfolder import is_complete as _complete
@@ -189,7 +189,10 @@ def plan(name: str, seeds=(0,), quick=False, only=None) -> list[Run]:
     of their chains that they continue."""
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}: use one of {', '.join(EXPERIMENTS)}")
-    runs = EXPERIMENTS[name](seeds=seeds, quick=quick)
+    try:  # a Run checks itself when it is made
+        runs = EXPERIMENTS[name](seeds=seeds, quick=quick)
+    except ValueError as e:
+        raise ValueError(f"experiment {name}: {e}") from None
     if only:
         wanted = set(only)
         unknown = wanted - {run_id(r) for r in runs}
@@ -201,11 +204,6 @@ def plan(name: str, seeds=(0,), quick=False, only=None) -> list[Run]:
             last = max((i for i, r in enumerate(ch) if run_id(r) in wanted), default=-1)
             keep += ch[: last + 1]
         runs = keep
-    for r in runs:
-        try:
-            validate(r)
-        except ValueError as e:
-            raise ValueError(f"{run_id(r)}: {e}") from None
     return runs
 
 

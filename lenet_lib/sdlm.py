@@ -1,7 +1,7 @@
 """The paper's own training: one update per digit with the stochastic diagonal
 Levenberg-Marquardt step (Appendix C of LeCun et al. 1998), a step rule of `train.fit`.
 
-Used through `train.fit(optimizer="sdlm")` by the training-run notebook (06) for the paper
+Used through `train.fit` (a run with optimizer "sdlm") by the training-run notebook (06) for the paper
 experiment, and by the paper chapter (09).
 
 Each weight w_k moves by -eta / (mu + h_kk) times the gradient of the digit's loss, where

@@ -192,18 +192,6 @@ def param_problems(
     return problems
 
 
-def check_params(
-    optimizer, lr, epochs, batch_size, n_train, momentum=None, weight_decay=0.0, lr_gamma=1.0
-) -> None:
-    """Refuse bad hyperparameters before any training, naming the problem and the fix, on
-    one line."""
-    problems = param_problems(
-        optimizer, lr, epochs, batch_size, n_train, momentum, weight_decay, lr_gamma
-    )
-    if problems:
-        raise ValueError("bad parameters: " + "; ".join(problems))
-
-
 class Diverged(ValueError):
     """The loss of a run became NaN or infinite: the run stops and is never complete."""
 
@@ -281,52 +269,40 @@ class TorchRule:
         return total_loss.item() / seen, 100.0 * correct.item() / seen, seen
 
 
-def step_rule(
-    model, optimizer, lr, momentum=None, weight_decay=0.0, batch_size=64, lr_gamma=1.0, graphs=False
-):
-    """The step rule `fit` trains with: a torch optimizer, or the paper's SDLM (sdlm.py)."""
-    if optimizer == "sdlm-lush":
-        return lush.LushRule(model, eta0=lr)
-    if optimizer.startswith("sdlm"):
-        curvature = "exact" if optimizer == "sdlm-exact" else "paper"
-        return sdlm.SDLM(model, eta0=lr, curvature=curvature)
-    return TorchRule(model, optimizer, lr, momentum, weight_decay, batch_size, lr_gamma, graphs)
+def step_rule(model, run, graphs=False):
+    """The step rule `fit` trains with, from the run's hyperparameters: a torch optimizer, the
+    paper's SDLM (sdlm.py) or Lush's (lush.py)."""
+    if run.optimizer == "sdlm-lush":
+        return lush.LushRule(model, eta0=run.lr)
+    if run.optimizer.startswith("sdlm"):
+        curvature = "exact" if run.optimizer == "sdlm-exact" else "paper"
+        return sdlm.SDLM(model, eta0=run.lr, curvature=curvature)
+    return TorchRule(model, run.optimizer, run.lr, run.momentum, run.weight_decay,
+                     run.batch_size, run.lr_gamma, graphs)  # fmt: skip
 
 
-def fit(
-    model,
-    X,
-    y,
-    X_test,
-    y_test,
-    *,
-    optimizer="adam",
-    lr=1e-3,
-    momentum=None,
-    weight_decay=0.0,
-    epochs=1,
-    batch_size=64,
-    seed=0,
-    checkpoint: str | Path | None = None,
-    progress=True,
-    lr_gamma=1.0,
-):
+def fit(model, X, y, X_test, y_test, run, *, checkpoint: str | Path | None = None, progress=True):
     """Train `model` on in-memory tensors and return one dict of metrics per epoch.
 
+    `run` (an experiments.Run, checked when it was made) gives the hyperparameters: optimizer,
+    lr, momentum, weight_decay, epochs, batch_size, seed, lr_gamma; fit reads nothing else.
     The model must already be on the device of X; it is trained as it is handed over (never
-    re-initialised). Shuffling uses its own generator seeded by `seed`. `momentum` None is
-    `default_momentum`'s. With `checkpoint`, the state after each epoch (model, the step
-    rule's state, shuffle and global RNG states, metrics) is written there atomically, and a
+    re-initialised). Shuffling uses its own generator seeded by the run's seed. With
+    `checkpoint`, the state after each epoch (model, the step rule's state, shuffle and
+    global RNG states, metrics) is written there atomically, and a
     run whose checkpoint exists resumes after its last epoch: its metrics are those of an
     uninterrupted run. A checkpoint of a shorter run of the same protocol continues to
     `epochs`. `seconds` covers the training steps, not the evaluation. `lr_gamma` below 1
     multiplies the rate by it after every epoch (pytorch/examples' MNIST schedule: 0.7).
     """
-    check_params(optimizer, lr, epochs, batch_size, len(X), momentum, weight_decay, lr_gamma)
+    if run.batch_size > len(X):
+        raise ValueError(f"bad parameters: batch_size must be between 1 and the number of "
+                         f"training images ({len(X)}), got {run.batch_size}")  # fmt: skip
+    epochs = run.epochs
     keep_freed_memory()
-    graphs = cuda_graphs_wanted(X.device, lr_gamma) and batch_size < len(X)
-    rule = step_rule(model, optimizer, lr, momentum, weight_decay, batch_size, lr_gamma, graphs)
-    gen = torch.Generator().manual_seed(seed)
+    graphs = cuda_graphs_wanted(X.device, run.lr_gamma) and run.batch_size < len(X)
+    rule = step_rule(model, run, graphs)
+    gen = torch.Generator().manual_seed(run.seed)
     history, start = [], 0
     if checkpoint is not None and Path(checkpoint).exists():
         state = load_checkpoint(checkpoint)
@@ -358,7 +334,7 @@ def fit(
                 if not math.isfinite(value):
                     raise Diverged(
                         f"the {name} loss became {value} in epoch {epoch + 1} of {epochs} "
-                        f"(optimizer {optimizer}, lr {lr:g}): the run failed; "
+                        f"(optimizer {run.optimizer}, lr {run.lr:g}): the run failed; "
                         "train with a smaller lr",
                         epoch + 1,
                     )

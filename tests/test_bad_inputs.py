@@ -126,26 +126,25 @@ def test_results_stay_in_the_project_wherever_the_data_is(tmp_path):
         ({"init": "pooled"}, "init 'pooled' is for the sdlm optimizers only: use init 'default'"),
     ],
 )
-def test_validate_refuses_bad_parameters(change, needle):
-    run = Run(**{"experiment": "optimizers", "optimizer": "adam", "lr": 1e-3, "epochs": 1} | change)
+def test_a_run_refuses_bad_parameters(change, needle):
     with pytest.raises(ValueError) as e:
-        experiments.validate(run)
+        Run(**{"experiment": "optimizers", "optimizer": "adam", "lr": 1e-3, "epochs": 1} | change)
     message = str(e.value)
     assert needle in message and "\n" not in message, message
 
 
 def test_train_subset_minus_5_is_not_blamed_on_batch_size():
-    run = Run("optimizers", "adam", 1e-3, 1, train_subset=-5)
     with pytest.raises(ValueError) as e:
-        experiments.validate(run)
+        Run("optimizers", "adam", 1e-3, 1, train_subset=-5)
     assert "batch_size" not in str(e.value)
 
 
-def test_validate_checks_the_device():
-    run = Run("optimizers", "adam", 1e-3, 1)
+def test_the_machine_settings_are_checked():
     with pytest.raises(ValueError, match="device 'tpu' is unknown"):
-        experiments.validate(run, device="tpu")
-    experiments.validate(run, device="cpu")
+        experiments.check_machine(device="tpu")
+    with pytest.raises(ValueError, match="threads must be an integer >= 0"):
+        experiments.check_machine(threads=-1)
+    experiments.check_machine(device="cpu", threads=1)
 
 
 @pytest.mark.parametrize(
@@ -173,10 +172,8 @@ def test_fit_stops_at_the_epoch_whose_loss_is_not_finite(mnist, tmp_path):
     X = data.prepare(X)
     model = train.new_model("notes", seed=0)
     with pytest.raises(train.Diverged, match=r"loss became (nan|inf) in epoch 1 of 2") as e:
-        train.fit(
-            model, X, y, X[:100], y[:100], optimizer="sgd", lr=1e10, epochs=2,
-            checkpoint=tmp_path / "c.pt", progress=False,
-        )  # fmt: skip
+        run = Run("test", "sgd", 1e10, 2)
+        train.fit(model, X, y, X[:100], y[:100], run, checkpoint=tmp_path / "c.pt", progress=False)
     assert e.value.epoch == 1
     assert not (tmp_path / "c.pt").exists()  # nothing of the diverged epoch is kept
 

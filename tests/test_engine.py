@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lenet_lib import data, train
+from lenet_lib import data, experiments, train
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,8 @@ def one_epoch_checkpoint(tmp_path, digits):
     X, y = digits
     model = train.new_model(seed=0)
     ckpt = tmp_path / "checkpoint.pt"
-    train.fit(model, X, y, X[:64], y[:64], epochs=1, checkpoint=ckpt, progress=False)
+    run = experiments.Run("test", "adam", 1e-3, 1)
+    train.fit(model, X, y, X[:64], y[:64], run, checkpoint=ckpt, progress=False)
     return model, ckpt, torch.load(ckpt, weights_only=True)
 
 

@@ -14,6 +14,13 @@ from torch.func import functional_call, jacrev
 from lenet_lib import data, experiments, lush, lush_net, models, plans, sdlm_net, train
 
 
+def fit(model, X, y, X_test, y_test, checkpoint=None, lr=1e-4, epochs=1, changes=""):
+    """train.fit with a Run of Lush's protocol (per digit, Lush's network)."""
+    run = experiments.Run("lush", "sdlm-lush", lr, epochs, batch_size=1, model="lush",
+                          scaling="lush", changes=changes)  # fmt: skip
+    return train.fit(model, X, y, X_test, y_test, run, checkpoint=checkpoint, progress=False)
+
+
 @pytest.fixture(scope="module")
 def digits():
     return data.load_run_data("lush", 300, 100, "cpu", 0)
@@ -209,13 +216,12 @@ def test_schedule():
 
 def test_resume_equals_uninterrupted(digits, tmp_path):
     X, y, X_test, y_test = digits
-    kw = dict(optimizer="sdlm-lush", lr=1e-4, batch_size=1, progress=False)
     whole = lush.LeNet5Lush(init_seed=2)
-    h_whole = train.fit(whole, X, y, X_test, y_test, epochs=2, checkpoint=tmp_path / "a.pt", **kw)
+    h_whole = fit(whole, X, y, X_test, y_test, epochs=2, checkpoint=tmp_path / "a.pt")
     first = lush.LeNet5Lush(init_seed=2)
-    train.fit(first, X, y, X_test, y_test, epochs=1, checkpoint=tmp_path / "b.pt", **kw)
+    fit(first, X, y, X_test, y_test, epochs=1, checkpoint=tmp_path / "b.pt")
     resumed = lush.LeNet5Lush(init_seed=9)  # its weights are replaced by the checkpoint's
-    h_res = train.fit(resumed, X, y, X_test, y_test, epochs=2, checkpoint=tmp_path / "b.pt", **kw)
+    h_res = fit(resumed, X, y, X_test, y_test, epochs=2, checkpoint=tmp_path / "b.pt")
     strip = [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in h_res]
     assert strip == [{k: r[k] for k in strip[0]} for r in h_whole]
     for a, b in zip(whole.state_dict().values(), resumed.state_dict().values(), strict=True):
@@ -227,18 +233,17 @@ def test_resume_equals_uninterrupted(digits, tmp_path):
 
 def test_a_checkpoint_resumes_only_with_its_own_settings(digits, tmp_path):
     X, y, X_test, y_test = digits
-    kw = dict(optimizer="sdlm-lush", batch_size=1, progress=False, checkpoint=tmp_path / "c.pt")
-    train.fit(lush.LeNet5Lush(init_seed=0), X[:50], y[:50], X_test, y_test, lr=1e-4, **kw)
+    ck = tmp_path / "c.pt"
+    fit(lush.LeNet5Lush(init_seed=0), X[:50], y[:50], X_test, y_test, checkpoint=ck)
     with pytest.raises(ValueError, match="other settings"):
-        train.fit(lush.LeNet5Lush(init_seed=0), X[:50], y[:50], X_test, y_test, lr=2e-4,
-                  epochs=2, **kw)  # fmt: skip
+        fit(lush.LeNet5Lush(init_seed=0), X[:50], y[:50], X_test, y_test, lr=2e-4, epochs=2,
+            checkpoint=ck)  # fmt: skip
 
 
 def test_the_experiment_and_its_checks():
     runs = plans.lush_runs(seeds=(0, 1, 2))
     assert [experiments.run_id(r) for r in runs] == [f"lush-e30-s{s}" for s in range(3)]
     for r in runs:
-        experiments.validate(r)
         assert (r.model, r.scaling, r.optimizer, r.epochs, r.batch_size) == (
             "lush", "lush", "sdlm-lush", 30, 1
         )  # fmt: skip
@@ -255,7 +260,7 @@ def test_the_experiment_and_its_checks():
     ]
     for change, message in bad:
         with pytest.raises(ValueError, match=message):
-            experiments.validate(experiments.Run(**{**runs[0].params(), **change}))
+            experiments.Run(**{**runs[0].params(), **change})
     with pytest.raises(ValueError, match="trains Lush's network only"):
         lush.LushRule(models.LeNet5Paper())
     net = experiments.new_model(runs[1])

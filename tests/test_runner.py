@@ -135,11 +135,10 @@ def test_runs_from_before_a_parameter_existed_stay_complete(tmp_path):
 
 
 def test_bad_parameters_refused_before_any_training(tmp_path):
-    bad = Run("optimizers", "adam", -1.0, 1, run_id="bad")
     with pytest.raises(ValueError, match="lr must be > 0"):
-        experiments.validate(bad)
-    plans.register("badplan", lambda seeds, quick: [bad])
-    with pytest.raises(ValueError, match="bad: bad parameters"):
+        Run("optimizers", "adam", -1.0, 1, run_id="bad")
+    plans.register("badplan", lambda seeds, quick: [Run("optimizers", "adam", -1.0, 1)])
+    with pytest.raises(ValueError, match="experiment badplan: bad parameters: lr must be > 0"):
         runner.run_experiment("badplan", results_dir=tmp_path)
     assert not (tmp_path / "badplan").exists()
     proc = lenet("run", "nonsense", "--results-dir", str(tmp_path))
@@ -318,7 +317,8 @@ def test_a_run_something_continues_from_keeps_its_state(tmp_path, mnist):
 
     X, y, X_test, y_test = data.load_run_data(train_subset=1000, test_subset=500)
     with pytest.raises(ValueError, match="only the weights of a finished run"):
-        train.fit(train.new_model(), X, y, X_test, y_test, epochs=5, checkpoint=ckpt)
+        run = experiments.Run("optimizers", "adam", 1e-3, 5)
+        train.fit(train.new_model(), X, y, X_test, y_test, run, checkpoint=ckpt)
 
 
 def test_experiments_whose_weights_nobody_reads_keep_no_checkpoint(quick, tmp_path):
@@ -392,3 +392,28 @@ def test_a_finished_run_leaves_no_kernel_behind(tmp_path, mnist):
     time.sleep(1)
     left = [p for p in me.children(recursive=True) if p.pid not in before and p.is_running()]
     assert not [p for p in left if p.status() != psutil.STATUS_ZOMBIE], left
+
+
+def test_a_parameter_walks_from_the_cli_to_the_optimizer(quick, tmp_path):
+    """momentum-e30-s0's lr and momentum go from `lenet run` (the plan) through the worker,
+    papermill and the notebook's Run to train.fit and torch's optimizer: the notebook's Run is
+    the plan's, the step rule built from it is SGD with them, and training with it here gives
+    the run's weights bit for bit."""
+    from lenet_lib import runfolder, train
+
+    out, _ = quick
+    folder = out / "optimizers" / "momentum-e30-s0"
+    run = runfolder.stored_run(folder)
+    planned = {experiments.run_id(r): r for r in plans.optimizer_runs(quick=True)}
+    assert run == planned["momentum-e30-s0"] and (run.lr, run.momentum) == (0.01, 0.9)
+    rule = train.step_rule(train.new_model(), run)
+    group = rule.opt.param_groups[0]
+    assert type(rule.opt) is torch.optim.SGD
+    assert (group["lr"], group["momentum"], group["nesterov"]) == (0.01, 0.9, False)
+    threads = torch.get_num_threads()
+    try:
+        again = runfolder.train_run(run, tmp_path / "again", "cpu", threads=1)
+    finally:
+        torch.set_num_threads(threads)
+    weights = torch.load(folder / "checkpoint.pt", weights_only=True)["model"]
+    assert all(torch.equal(v, weights[k]) for k, v in again.net.state_dict().items())

@@ -9,8 +9,15 @@ import pytest
 import torch
 from torch.func import functional_call, hessian, jacrev
 
-from lenet_lib import data, models, sdlm, train
+from lenet_lib import data, experiments, models, sdlm, train
 from lenet_lib.sdlm_net import NAMES, A, Net
+
+
+def fit(model, X, y, X_test, y_test, checkpoint=None, optimizer="sdlm", lr=5e-4, epochs=1, seed=0):
+    """train.fit with a Run of the paper experiment (per-digit, the paper's network)."""
+    run = experiments.Run("paper", optimizer, lr, epochs, batch_size=1, seed=seed, model="paper",
+                          scaling="paper")  # fmt: skip
+    return train.fit(model, X, y, X_test, y_test, run, checkpoint=checkpoint, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -171,12 +178,12 @@ def test_exact_curvature_is_the_torch_func_gauss_newton_diagonal(digits):
 def test_a_checkpoint_resumes_only_with_its_own_curvature(digits, tmp_path):
     X, y, X_test, y_test = digits
     X, y = X[:100], y[:100]
-    kw = dict(lr=0.0005, batch_size=1, epochs=1, progress=False)
+    kw = dict(lr=0.0005, epochs=1)
     ck = tmp_path / "c.pt"
-    train.fit(paper_model(), X, y, X_test, y_test, optimizer="sdlm-exact", checkpoint=ck, **kw)
+    fit(paper_model(), X, y, X_test, y_test, optimizer="sdlm-exact", checkpoint=ck, **kw)
     assert train.load_checkpoint(ck)["sdlm"]["curvature"] == "exact"
     with pytest.raises(ValueError, match="other SDLM settings"):
-        train.fit(paper_model(), X, y, X_test, y_test, optimizer="sdlm", checkpoint=ck, **kw)
+        fit(paper_model(), X, y, X_test, y_test, optimizer="sdlm", checkpoint=ck, **kw)
     with pytest.raises(ValueError, match="curvature must be one of"):
         sdlm.SDLM(paper_model(), curvature="diag")
 
@@ -184,8 +191,7 @@ def test_a_checkpoint_resumes_only_with_its_own_curvature(digits, tmp_path):
 def test_refuses_other_models(digits):
     X, y, X_test, y_test = digits
     with pytest.raises(ValueError, match="paper"):
-        train.fit(train.new_model("notes", 0), X, y, X_test, y_test, optimizer="sdlm", lr=5e-4,
-                  batch_size=1, epochs=1, progress=False)  # fmt: skip
+        fit(train.new_model("notes", 0), X, y, X_test, y_test)
 
 
 def test_the_model_is_trained_as_handed_over(digits):
@@ -195,8 +201,7 @@ def test_the_model_is_trained_as_handed_over(digits):
     model = paper_model(sqrt_init=False)
     before = [p.detach().clone() for p in model.parameters()]
     assert sdlm.SDLM(model).settings["init"] == "printed"
-    train.fit(model, X[:20], y[:20], X_test, y_test, optimizer="sdlm", lr=1e-12, batch_size=1,
-              epochs=1, progress=False)  # fmt: skip
+    fit(model, X[:20], y[:20], X_test, y_test, lr=1e-12)
     for p, q in zip(model.parameters(), before, strict=True):
         assert torch.allclose(p, q, rtol=0, atol=1e-8)
 
@@ -204,13 +209,13 @@ def test_the_model_is_trained_as_handed_over(digits):
 def test_resume_equals_uninterrupted(digits, tmp_path):
     X, y, X_test, y_test = digits
     X, y = X[:300], y[:300]
-    kw = dict(optimizer="sdlm", lr=0.0005, batch_size=1, seed=3, progress=False)
+    kw = dict(lr=0.0005, seed=3)
     whole = paper_model(sqrt_init=True)
-    h_whole = train.fit(whole, X, y, X_test, y_test, epochs=2, checkpoint=tmp_path / "a.pt", **kw)
+    h_whole = fit(whole, X, y, X_test, y_test, epochs=2, checkpoint=tmp_path / "a.pt", **kw)
     first = paper_model(sqrt_init=True)
-    train.fit(first, X, y, X_test, y_test, epochs=1, checkpoint=tmp_path / "b.pt", **kw)
+    fit(first, X, y, X_test, y_test, epochs=1, checkpoint=tmp_path / "b.pt", **kw)
     resumed = paper_model(seed=9, sqrt_init=True)  # its weights are replaced by the checkpoint's
-    h_res = train.fit(resumed, X, y, X_test, y_test, epochs=2, checkpoint=tmp_path / "b.pt", **kw)
+    h_res = fit(resumed, X, y, X_test, y_test, epochs=2, checkpoint=tmp_path / "b.pt", **kw)
     strip = [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in h_res]
     assert strip == [{k: r[k] for k in strip[0]} for r in h_whole]
     for a, b in zip(whole.state_dict().values(), resumed.state_dict().values(), strict=True):
@@ -227,8 +232,7 @@ def test_short_run_decreases_the_loss(digits):
     model = paper_model(sqrt_init=True)
     before = train.evaluate(model, X_test, y_test)
     threads = torch.get_num_threads()
-    history = train.fit(model, X, y, X_test, y_test, optimizer="sdlm", lr=5e-4, batch_size=1,
-                        epochs=1, seed=0, progress=False)  # fmt: skip
+    history = fit(model, X, y, X_test, y_test)
     assert history[0]["test_loss"] < 0.5 * before[0]
     assert history[0]["test_acc"] > 60
     assert torch.get_num_threads() == threads  # fit runs on one thread, then restores
@@ -274,15 +278,15 @@ def test_pooled_init_gives_the_s_layers_the_spread_of_the_others(digits):
 def test_a_checkpoint_resumes_only_with_its_own_init(digits, tmp_path):
     X, y, X_test, y_test = digits
     X, y = X[:100], y[:100]
-    kw = dict(optimizer="sdlm", lr=0.0005, batch_size=1, progress=False)
+    kw = dict(lr=0.0005)
     ck = tmp_path / "c.pt"
     pooled = train.new_model("paper", 0, init="pooled", init_seed=0)
-    train.fit(pooled, X, y, X_test, y_test, checkpoint=ck, epochs=1, **kw)
+    fit(pooled, X, y, X_test, y_test, checkpoint=ck, epochs=1, **kw)
     assert train.load_checkpoint(ck)["sdlm"]["init"] == "pooled"
     with pytest.raises(ValueError, match="other SDLM settings"):
-        train.fit(paper_model(sqrt_init=True), X, y, X_test, y_test, checkpoint=ck, epochs=2, **kw)
+        fit(paper_model(sqrt_init=True), X, y, X_test, y_test, checkpoint=ck, epochs=2, **kw)
     again = train.new_model("paper", 5, init="pooled", init_seed=5)
-    train.fit(again, X, y, X_test, y_test, checkpoint=ck, epochs=2, **kw)
+    fit(again, X, y, X_test, y_test, checkpoint=ck, epochs=2, **kw)
     assert train.load_checkpoint(ck)["epoch"] == 2
 
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lenet_lib import data, io, train
+from lenet_lib import data, experiments, io, train
 
 
 @pytest.fixture(scope="module")
@@ -15,9 +15,10 @@ def small(mnist):
 
 def run(small, epochs, checkpoint=None, seed=0, optimizer="adam", lr=1e-3, model="notes", **kw):
     net = train.new_model(model, seed)
-    history = train.fit(
-        net, *small, optimizer=optimizer, lr=lr, epochs=epochs, batch_size=50, seed=seed, checkpoint=checkpoint, progress=False, **kw,
-    )  # fmt: skip
+    hyper = experiments.Run(
+        "test", optimizer, lr, epochs, batch_size=50, seed=seed, model=model, **kw
+    )
+    history = train.fit(net, *small, hyper, checkpoint=checkpoint, progress=False)
     return net, history
 
 
@@ -102,17 +103,17 @@ def test_checkpoint_write_is_atomic(tmp_path):
         ({"optimizer": "sdlm", "batch_size": 1, "lr_gamma": 0.7}, "leave lr_gamma at 1"),
     ],
 )
-def test_bad_parameters_are_refused_before_training(small, kwargs, needle):
-    args = {
-        "optimizer": "adam",
-        "lr": 1e-3,
-        "epochs": 1,
-        "batch_size": 64,
-        "n_train": len(small[0]),
-    }
-    args.update(kwargs)
+def test_bad_parameters_are_refused_before_training(kwargs, needle):
+    """A Run checks itself when it is made."""
+    args = {"optimizer": "adam", "lr": 1e-3, "epochs": 1, "batch_size": 64} | kwargs
     with pytest.raises(ValueError, match=needle):
-        train.check_params(**args)
+        experiments.Run("test", **args)
+
+
+def test_fit_refuses_a_batch_larger_than_its_data(small):
+    run = experiments.Run("test", "adam", 1e-3, 1, batch_size=5000)  # valid for all of MNIST
+    with pytest.raises(ValueError, match=r"batch_size must be between 1 and .* \(1000\)"):
+        train.fit(train.new_model(), *small, run)
 
 
 def test_paper_model_trains_with_map_loss(small):
