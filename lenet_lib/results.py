@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import re
 import shlex
+from dataclasses import fields
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from . import io, runfolder
+from .experiments import Run, new_model
 from .inputs import record_read
 from .runfolder import SUMMARY_KEYS  # noqa: F401 (what a complete run's summary holds)
-from .train import build_model  # train imports lush.py, which registers model "lush"
 
 RESULTS = io.RESULTS
 # What a complete run's params.json must hold for a table, besides its parameters.
@@ -22,11 +24,9 @@ RESULT_COLUMNS = [
     "run_id", "optimizer", "epochs", "seed", "lr", "batch_size", "momentum",
     "train_acc", "train_acc_running", "test_acc", "seconds", "status",
 ]  # fmt: skip
-# What the runs of one row of a table (one run id but the seed) must share.
-PROTOCOL = [
-    "optimizer", "epochs", "lr", "batch_size", "momentum", "model", "width", "scaling",
-    "weight_decay", "train_subset", "test_subset", "lr_gamma", "init", "changes",
-]  # fmt: skip
+# What the runs of one row of a table (one run id but the seed) must share: every parameter
+# but the experiment, the seed and the id.
+PROTOCOL = [f.name for f in fields(Run) if f.name not in ("experiment", "seed", "run_id")]
 
 
 def row_id(run_id: str) -> str:
@@ -127,11 +127,8 @@ def load_model(run_id: str, experiment: str = "optimizers", results_dir=RESULTS)
             f"{run_dir} keeps no weights (experiment {experiment!r} keeps only its metrics): "
             f"re-run it into another folder with `{make_command(experiment, [run_id], 'DIR')}`"
         )
-    p = runfolder.read_params(run_dir)["parameters"]
-    kwargs = {"width": p["width"]} if p["model"] == "notes" else {}
-    if p["model"] == "lush":  # its layers follow the run's changes (weights: the checkpoint's)
-        kwargs = {"changes": p["changes"]}
-    model = build_model(p["model"], scaling=p["scaling"], **kwargs)
+    with torch.random.fork_rng():  # the model as the run built it; the caller's RNG untouched
+        model = new_model(runfolder.stored_run(run_dir))
     state = io.load_torch(run_dir / "checkpoint.pt")
     expected = runfolder.read_summary(run_dir).get("weights_sha256")
     if expected is None:

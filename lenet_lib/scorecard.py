@@ -168,11 +168,12 @@ def figure(verdicts: dict, claims=CLAIMS):
     return fig
 
 
-def front_values(verdicts: dict, glue=None) -> dict:
+def front_values(verdicts: dict, glue=None, ladder: str = "not measured") -> dict:
     """The front page's numbers and words, each from one claim of `FRONT`: `front_<id>_verdict`,
     `_ours` (our value as the chapter gave it), `_notes` (the notes' or paper's number),
     `_interval` (the range of our interval: over seeds, or a fit's). Glued when `glue` is given;
-    a claim not decided yet reads "not decided yet"."""
+    a claim not decided yet reads "not decided yet". `ladder` is the ladder's headline
+    (ladder.headline), glued as `front_ladder`."""
     out = {}
     for cid in FRONT:
         c, v = CLAIMS_BY_ID[cid], verdicts.get(cid)
@@ -192,6 +193,7 @@ def front_values(verdicts: dict, glue=None) -> dict:
     t2 = [(CLAIMS_BY_ID[cid], verdicts.get(cid)) for cid in TABLE2_TEST]
     higher = [c for c, v in t2 if v and v.verdict == FAILS and v.value > c.notes_value]
     out["front_table2_higher"] = f"{len(higher)} of the {len(t2)}"
+    out["front_ladder"] = ladder
     if glue is not None:
         for k, x in out.items():
             glue(k, x, display=False)
@@ -201,4 +203,4 @@ def front_values(verdicts: dict, glue=None) -> dict:
 def front_keys() -> set:
     """Every key `front_values` glues: the only glue keys the front page may use."""
     keys = {f"front_{cid}_{w}" for cid in FRONT for w in ("verdict", "ours", "notes", "interval")}
-    return keys | {"front_table2_higher"}
+    return keys | {"front_table2_higher", "front_ladder"}

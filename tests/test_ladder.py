@@ -5,10 +5,12 @@ and the plan's rungs. Real MNIST, small sizes."""
 
 import math
 
+import pandas as pd
 import pytest
 import torch
 
-from lenet_lib import data, experiments, lush, lush_net, plans, train
+from lenet_lib import data, experiments, ladder, lush, lush_net, plans, train
+from lenet_lib.results import load_results
 
 ARCHS = ["", "relu", "relu+maxpool", "relu+maxpool+fullc3", "relu+maxpool+fullc3+ce", "ce"]
 
@@ -131,3 +133,28 @@ def test_training_changes_order_and_schedule(digits, tmp_path):
         assert torch.equal(a, b)
     state = train.load_checkpoint(tmp_path / "w.pt")["sdlm"]
     assert state["changes"] == "schedule+shuffle" and state["n_curvature"] == 500
+
+
+def test_the_ladder_table_reads_the_committed_runs():
+    t = ladder.table()
+    assert len(t) == len(ladder.RUNGS) and list(t["rung"]) == [r[3] for r in ladder.RUNGS]
+    lush_err = 100 - load_results("lush").sort_values("seed")["test_acc"].to_numpy()
+    first = t.iloc[0]
+    assert first["seeds"] == 3 and first["mean"] == pytest.approx(lush_err.mean())
+    assert first["lo"] < first["mean"] < first["hi"]
+    for _, r in t.iterrows():
+        if r["verdict"] in ("matters", "not shown"):
+            assert (r["verdict"] == "matters") == (r["diff_lo"] > 0 or r["diff_hi"] < 0)
+            assert r["diff_lo"] <= r["diff"] <= r["diff_hi"]
+        else:
+            assert r["verdict"] in ("", "not yet run") and pd.isna(r["diff"])
+    assert ladder.figure(t).axes and len(ladder.view(t)) == len(t)
+
+
+def test_the_headline_names_the_changes_that_matter():
+    t = pd.DataFrame({"rung": ["a", "+ b", "+ c"], "diff": [float("nan"), 0.3, -0.01],
+                      "verdict": ["", "matters", "not shown"]})  # fmt: skip
+    assert ladder.headline(t) == "1 of the 2 changes moves the test error by more than " \
+        "the seeds' noise: b (+0.30 points)"  # fmt: skip
+    t.loc[1, "verdict"] = "not yet run"
+    assert ladder.headline(t) == "1 of the ladder's 3 rungs is not yet run"

@@ -20,7 +20,7 @@ LAYERS = [
     {"worker", "cluster"},
     {"runner"},
     {"results"},
-    {"claims", "report", "plots", "handwriting", "bench", "book", "web", "scorecard"},
+    {"claims", "report", "plots", "handwriting", "bench", "book", "web", "scorecard", "ladder"},
     {"cli"},
 ]
 RANK = {m: i for i, layer in enumerate(LAYERS) for m in layer}

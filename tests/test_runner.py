@@ -138,8 +138,12 @@ def test_bad_parameters_refused_before_any_training(tmp_path):
     with pytest.raises(ValueError, match="lr must be > 0"):
         Run("optimizers", "adam", -1.0, 1, run_id="bad")
     plans.register("badplan", lambda seeds, quick: [Run("optimizers", "adam", -1.0, 1)])
-    with pytest.raises(ValueError, match="experiment badplan: bad parameters: lr must be > 0"):
-        runner.run_experiment("badplan", results_dir=tmp_path)
+    try:
+        with pytest.raises(ValueError, match="experiment badplan: bad parameters: lr must be > 0"):
+            runner.run_experiment("badplan", results_dir=tmp_path)
+    finally:
+        del plans.EXPERIMENTS["badplan"]
+        plans.WEIGHTS_READ.discard("badplan")
     assert not (tmp_path / "badplan").exists()
     proc = lenet("run", "nonsense", "--results-dir", str(tmp_path))
     assert proc.returncode != 0 and "unknown experiment 'nonsense'" in proc.stderr

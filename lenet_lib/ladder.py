@@ -1,0 +1,137 @@
+"""Issue 27's ladders, read back: from Lush's demo to the paper's network and to the notes',
+one change a rung (plans.LADDER), each rung's test error over its seeds with its interval, and
+whether the change from the rung before matters by the book's rule: only when the interval of
+the difference of the two means (Welch) leaves out zero. Used by chapter 09 ("From 1998 to
+today") and the front page.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from . import verdicts
+from .results import load_results, row_id
+
+LUSH = ("lush", "lush-e30", "Lush's demo (LeCun and Bottou's code)")
+# (ladder, experiment, row of the plan, what the rung changes from the one before)
+RUNGS = [
+    ("to the paper's network", *LUSH),
+    ("to the paper's network", "ladder", "paper1-shuffle-e30", "+ a new random order every epoch"),
+    ("to the paper's network", "ladder", "paper2-coding-e30", "+ the paper's input coding"),
+    ("to the paper's network", "ladder", "paper3-init-e30", "+ the paper's initial weights"),
+    ("to the paper's network", "ladder", "paper4-schedule-e20",
+     "+ the paper's schedule (20 passes, curvature every pass)"),
+    ("to the paper's network", "paper", "sdlm-eta1e-04-e20",
+     "+ F6 and the RBF outputs, MAP loss: the paper's network"),
+    ("to the notes' network", *LUSH),
+    ("to the notes' network", "ladder", "notes1-relu-e30", "+ ReLU"),
+    ("to the notes' network", "ladder", "notes2-maxpool-e30", "+ max pooling"),
+    ("to the notes' network", "ladder", "notes3-fullc3-e30", "+ the full C3"),
+    ("to the notes' network", "ladder", "notes4-ce-e30", "+ softmax and cross-entropy"),
+    ("to the notes' network", "ladder", "notes5-adam-e30", "+ Adam, batches of 64"),
+    ("to the notes' network", "optimizers", "adam-e30",
+     "the notes' network (Table 2's Adam row, 30 epochs)"),
+]  # fmt: skip
+
+
+def table(results_dir=None, seeds=(0, 1, 2)) -> pd.DataFrame:
+    """One row per rung: its seeds' test errors (%), their mean and 95% t-interval, and the
+    difference from the rung before with its Welch interval and the verdict ('matters' when
+    that interval leaves out zero). A rung whose runs are not all there has NaN numbers and
+    the verdict 'not yet run'."""
+    kw = {} if results_dir is None else {"results_dir": results_dir}
+    cache, rows, previous = {}, [], {}
+    for ladder, experiment, row, change in RUNGS:
+        if experiment not in cache:
+            try:
+                cache[experiment] = load_results(experiment, **kw)
+            except FileNotFoundError:
+                cache[experiment] = pd.DataFrame(columns=["run_id", "seed", "test_acc"])
+        runs = cache[experiment]
+        runs = runs[runs["run_id"].map(row_id) == row]
+        runs = runs[runs["seed"].isin(seeds)].sort_values("seed")
+        err = 100 - runs["test_acc"].to_numpy(dtype=float)
+        out = {"ladder": ladder, "rung": change, "row": f"{experiment}/{row}", "seeds": len(err),
+               "errors": err, "mean": np.nan, "lo": np.nan, "hi": np.nan, "diff": np.nan,
+               "diff_lo": np.nan, "diff_hi": np.nan, "verdict": ""}  # fmt: skip
+        complete = len(err) == len(seeds)
+        if complete:
+            out["mean"], out["lo"], out["hi"] = verdicts.t_interval(err)
+        before = previous.get(ladder)
+        if not complete:
+            out["verdict"] = "not yet run"
+        elif before is not None and len(before) == len(seeds):
+            out["diff"] = err.mean() - before.mean()
+            out["diff_lo"], out["diff_hi"] = verdicts.welch_interval(err, before)
+            matters = out["diff_lo"] > 0 or out["diff_hi"] < 0
+            out["verdict"] = "matters" if matters else "not shown"
+        previous[ladder] = err
+        rows.append(out)
+    return pd.DataFrame(rows)
+
+
+def view(t: pd.DataFrame) -> pd.DataFrame:
+    """The table as the chapter prints it: numbers as text, one row a rung."""
+
+    def num(x, fmt="{:.2f}"):
+        return "" if pd.isna(x) else fmt.format(x)
+
+    return pd.DataFrame({
+        "ladder": t["ladder"],
+        "rung": t["rung"],
+        "test error (%)": [num(m) for m in t["mean"]],
+        "95% interval": [f"{num(a)} to {num(b)}" if not pd.isna(a) else "" for a, b in
+                         zip(t["lo"], t["hi"], strict=True)],
+        "change": [num(d, "{:+.2f}") for d in t["diff"]],
+        "its interval": [f"{num(a, '{:+.2f}')} to {num(b, '{:+.2f}')}" if not pd.isna(a) else ""
+                         for a, b in zip(t["diff_lo"], t["diff_hi"], strict=True)],
+        "verdict": t["verdict"],
+    })  # fmt: skip
+
+
+def figure(t: pd.DataFrame, paper=0.95, lush=0.82):
+    """The ladder: each rung's mean test error with its 95% interval and its seeds, one panel
+    a ladder, the paper's and Lush's reported errors as lines."""
+    ladders = list(dict.fromkeys(t["ladder"]))
+    fig, axes = plt.subplots(len(ladders), 1, figsize=(7.5, 1.2 + 0.42 * len(t)), sharex=True,
+                             height_ratios=[(t["ladder"] == n).sum() for n in ladders])  # fmt: skip
+    for ax, name in zip(np.atleast_1d(axes), ladders, strict=True):
+        part = t[t["ladder"] == name].reset_index(drop=True)
+        y = np.arange(len(part))
+        for i, r in part.iterrows():
+            colour = "tab:red" if r["verdict"] == "matters" else "tab:blue"
+            if r["seeds"]:
+                ax.plot(r["errors"], [i] * len(r["errors"]), "o", ms=3, color="0.6", zorder=2)
+            if not pd.isna(r["mean"]):
+                ax.errorbar(r["mean"], i, xerr=[[r["mean"] - r["lo"]], [r["hi"] - r["mean"]]],
+                            fmt="D", ms=5, capsize=3, color=colour, zorder=3)  # fmt: skip
+        ax.axvline(paper, color="k", ls="--", lw=1, label=f"paper, as reported ({paper}%)")
+        ax.axvline(lush, color="k", ls=":", lw=1, label=f"Lush's demo, as reported ({lush}%)")
+        ax.set_yticks(y, part["rung"], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_title(f"From Lush's demo {name}", fontsize=9, loc="left")
+        ax.grid(alpha=0.3, axis="x")
+    axes = np.atleast_1d(axes)
+    axes[0].legend(fontsize=7, loc="lower right")
+    axes[-1].set_xlabel("test error (%): mean of the seeds with its 95% t-interval, and each seed")
+    fig.tight_layout()
+    return fig
+
+
+def headline(t: pd.DataFrame) -> str:
+    """The ladder in one sentence: which changes matter by their intervals (front page)."""
+    steps = t[t["diff"].notna() | (t["verdict"] == "not yet run")]
+    missing = int((t["verdict"] == "not yet run").sum())
+    if missing:
+        return f"{missing} of the ladder's {len(t)} rungs {'is' if missing == 1 else 'are'} not yet run"
+    matters = steps[steps["verdict"] == "matters"]
+    if matters.empty:
+        return (f"none of the {len(steps)} changes moves the test error by more than its seeds' "
+                "noise")  # fmt: skip
+    named = "; ".join(f"{r.rung.removeprefix('+ ')} ({r.diff:+.2f} points)"
+                      for r in matters.itertuples())  # fmt: skip
+    verb = "moves" if len(matters) == 1 else "move"
+    return (f"{len(matters)} of the {len(steps)} changes {verb} the test error by more than "
+            f"the seeds' noise: {named}")  # fmt: skip
