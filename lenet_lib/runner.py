@@ -21,7 +21,7 @@ from . import data, io, runfolder, train
 from .cluster import Dask, Here
 from .experiments import Run, run_id, validate
 from .io import Lock
-from .plans import EXPERIMENTS, WEIGHTS_READ
+from .plans import COMMITTED, EXPERIMENTS, WEIGHTS_READ, Committed
 from .runfolder import is_complete as _complete
 from .runfolder import stored_run as _stored_run
 from .worker import KERNEL, NOTEBOOK, TOKEN, compact_notebook, execute  # noqa: F401 (tests)
@@ -104,10 +104,11 @@ def _line(report: dict) -> str:
 
 
 def _run_chains(
-    groups: list[list[Run]], results_dir: Path, device: str, engine, threads: int = 1
+    groups: list[list[Run]], results_dir: Path, device: str, engine, threads=1
 ) -> list[dict]:
     """Run every chain's runs on `engine`, holding each run's lock until its files are written;
-    return the reports in the plan's order. At most the engine's slots at once: a chain's next
+    return the reports in the plan's order. `threads`: torch threads of every run, or a
+    function of a run id that gives each run's. At most the engine's slots at once: a chain's next
     run goes once the run it continues is written (it starts from that checkpoint), and a freed
     slot goes to the longest chain with a run ready: it bounds the wall time (Table 2's Adam
     30-60-100). Given every run at once, Dask let another chain's run take a chain's worker
@@ -156,8 +157,9 @@ def _run_chains(
                               action=f"continued from {parent[1]}")  # fmt: skip
                 token = uuid.uuid4().hex
                 io.write_atomic(run_dir / TOKEN, token)
+                n = threads(rid) if callable(threads) else threads
                 task = engine.submit(run, str(run_dir.resolve()), token, device=device,
-                                     threads=threads, **kw)  # fmt: skip
+                                     threads=n, **kw)  # fmt: skip
                 reports[rid] = {"action": kw["action"]}
                 in_flight.append((task, i, rid, run_dir))
                 return
@@ -240,19 +242,32 @@ def _check_protocol(name: str, runs: list[Run], results_dir: Path, quick: bool) 
             )
 
 
+def committed(name: str, seeds=None, only=None, threads=None, quick=False):
+    """`(seeds, only, threads)` for `run_experiment`: those given, the others as the runs
+    results/ holds (plans.COMMITTED); `only` from there only where no seeds are given.
+    `threads` is a function of a run id. A quick run: seed 0, one thread."""
+    c = Committed() if quick else COMMITTED.get(name, Committed())
+    if seeds is None and only is None:
+        only = list(c.only) or None
+    seeds = c.seeds if seeds is None else seeds
+    return seeds, only, (lambda rid: threads) if threads else (lambda rid: c.threads.get(rid, 1))
+
+
 def run_experiment(
-    name: str, seeds=(0,), quick=False, only=None, results_dir=RESULTS, jobs=None, device="auto",
-    scheduler=None, threads=1, dashboard=False, wait_workers=60.0,
+    name: str, seeds=None, quick=False, only=None, results_dir=RESULTS, jobs=None,
+    device="auto", scheduler=None, threads=None, dashboard=False, wait_workers=60.0,
 ) -> list[dict]:  # fmt: skip
     """Run every run of experiment `name` on Dask (skipping finished ones) and return their
     reports; then prune the chains that are finished.
 
-    Parameters are checked for every run before any training. `scheduler` is the address of a
+    Without `seeds`, `only` and `threads`, the runs results/ holds (`committed`); given, they
+    override it. Parameters are checked for every run before any training. `scheduler` is the address of a
     running Dask scheduler (default: $DASK_SCHEDULER_ADDRESS); without one, a LocalCluster of
     `jobs` workers (default: one per CPU core, at most one per chain) runs here. Each run
     uses `threads` torch threads (metrics are bit for bit only at the same count).
     `dashboard`, `wait_workers`: see `cluster.Dask`.
     """
+    seeds, only, threads = committed(name, seeds, only, threads, quick)
     runs = plan(name, seeds, quick, only)
     results_dir = Path(results_dir)
     _check_protocol(name, runs, results_dir, quick)

@@ -19,12 +19,13 @@ import torch
 
 from . import data
 from .models import ACTIVATIONS, RBF, SparseConv2d
+from .plans import NOTES_RUN
 
 ASSETS = Path(__file__).resolve().parent.parent / "web"
 # The page's files copied next to the weights; the book's page loads them from there.
 ASSET_FILES = ("lenet.js", "draw.js", "draw.css")
-# The notes' network the book uses throughout (chapters 07 and 08).
-NOTES_EXPERIMENT, NOTES_RUN = "optimizers", "adam-e100-s0"
+# The notes' network the book uses throughout (chapters 07 and 08): plans.NOTES_RUN, a run of
+NOTES_EXPERIMENT = "optimizers"
 # The paper's network: a named run of results/paper/, or None for the best one (`best_run`).
 PAPER_EXPERIMENT, PAPER_RUN = "paper", None
 # The MNIST test digits of the static figure (the first three of the test set).
