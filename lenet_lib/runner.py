@@ -3,8 +3,8 @@ run no longer needs (`lenet run`, `lenet prune`, `make reproduce`).
 
 Each run is a task that executes `chapters/06_training_run.ipynb` on a worker (worker.py) and
 returns the run's files; the client writes them into its results folder, "complete" last
-(`_write`). Runs of one protocol form a chain, shortest first: a longer run starts from the
-checkpoint of the shorter one, and the client submits it once that one is written (Adam 60 and
+(`_write`). Runs that differ only in their length form a chain, shortest first: a longer run
+starts from the checkpoint of the shorter one, and the client submits it once that one is written (Adam 60 and
 100 epochs continue Adam 30). Without a scheduler's address, a `LocalCluster` in this process
 runs them.
 """
@@ -30,7 +30,8 @@ RESULTS = io.RESULTS
 
 
 def chains(runs: list[Run]) -> list[list[Run]]:
-    """Group runs by protocol, shortest first: each chain runs in order in one worker."""
+    """Group runs that differ only in their length (`Run.protocol`), shortest first: each chain
+    runs in order in one worker."""
     groups: dict = {}
     for r in runs:
         groups.setdefault(r.protocol(), []).append(r)
@@ -181,7 +182,7 @@ def _run_chains(
 
 
 def run_chain(chain: list[Run], results_dir: Path, device="auto", threads=1) -> list[dict]:
-    """Run a chain of same-protocol runs here, in order; a longer one continues a shorter one.
+    """Run a chain (`chains`) here, in order; a longer run continues a shorter one.
     One torch thread a run by default, as on the cluster's workers (the same metrics)."""
     return _run_chains([chain], results_dir, device, Here(threads))
 
@@ -211,9 +212,9 @@ def plan(name: str, seeds=(0,), quick=False, only=None) -> list[Run]:
     return runs
 
 
-def _check_protocol(name: str, runs: list[Run], results_dir: Path, quick: bool) -> None:
+def _check_quick_or_full(name: str, runs: list[Run], results_dir: Path, quick: bool) -> None:
     """Refuse to put quick runs where full runs live, and the other way round: a table of the
-    folder would mix the two protocols."""
+    folder would mix the two."""
     where = Path(results_dir).resolve()
     if RESULTS.resolve() in where.parents:  # results/optimizers/optimizers/...
         raise ValueError(
@@ -270,7 +271,7 @@ def run_experiment(
     seeds, only, threads = committed(name, seeds, only, threads, quick)
     runs = plan(name, seeds, quick, only)
     results_dir = Path(results_dir)
-    _check_protocol(name, runs, results_dir, quick)
+    _check_quick_or_full(name, runs, results_dir, quick)
     data.fetch(data.DEFAULT_ROOT)  # verifies the files; fails before any training if corrupt
     groups = chains(runs)
     scheduler = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
