@@ -7,12 +7,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SEEDS ?= 0,1,2
 JOBS ?= 2
-# Runs are bit for bit only at the same torch thread count. The committed runs used one
-# thread, the first four paper runs two (their params.json; tests/test_bad_inputs.py checks).
+# `lenet run X` without flags makes the runs results/ holds, with their seeds and thread counts
+# (lenet_lib/plans.py, COMMITTED; tests/test_bad_inputs.py checks them against params.json).
 RUN := $(BIN)/lenet run
-PAPER_TWO := sdlm-e20-s0,sdlm-eta1e-04-e20-s0
 
 .PHONY: setup data book lab test lint browser reproduce clean
 
@@ -56,16 +54,14 @@ browser:
 	done
 
 reproduce: data
-	$(RUN) optimizers --seeds $(SEEDS) --jobs $(JOBS) --threads 1
-	$(RUN) gap --jobs $(JOBS) --threads 1
-	$(RUN) rate1 --seeds $(SEEDS) --jobs $(JOBS) --threads 1
-	$(RUN) largebatch --jobs $(JOBS) --threads 1
-	$(RUN) capacity --seeds 0,1 --jobs $(JOBS) --threads 1
-	$(RUN) paper --only $(PAPER_TWO) --jobs $(JOBS) --threads 2
-	$(RUN) paper --jobs $(JOBS) --threads 1
-	$(RUN) paper --seeds 1,2 --only sdlm-eta1e-04-e20-s1,sdlm-eta1e-04-e20-s2,sdlm-pooled-e20-s1,sdlm-pooled-e20-s2 --jobs $(JOBS) --threads 1
-	$(RUN) paperadam --seeds $(SEEDS) --jobs $(JOBS) --threads 1
-	$(RUN) lush --seeds $(SEEDS) --jobs $(JOBS) --threads 1
+	$(RUN) optimizers --jobs $(JOBS)
+	$(RUN) gap --jobs $(JOBS)
+	$(RUN) rate1 --jobs $(JOBS)
+	$(RUN) largebatch --jobs $(JOBS)
+	$(RUN) capacity --jobs $(JOBS)
+	$(RUN) paper --jobs $(JOBS)
+	$(RUN) paperadam --jobs $(JOBS)
+	$(RUN) lush --jobs $(JOBS)
 
 clean:
 	rm -rf _build

@@ -1,9 +1,9 @@
-"""The library's side of the book: glue that also works outside the build, the one figure style,
-the book's repository buttons and a search that finds numbers (a Sphinx extension, loaded by
-`_config.yml`).
+"""The library's side of the book: a page's first call (`start`: the one figure style, and the
+inputs tracker's mark), glue that also works outside the build, and a Sphinx extension, loaded
+by `_config.yml`, for the book's HTML: its repository buttons, a search that finds numbers and
+each script once on a page.
 
-Importing this module applies the figure style (`lenet.mplstyle`), so every chapter, which
-imports it for `glue`, draws with it.
+Importing this module changes nothing: every page the book executes calls `start()` first.
 """
 
 from __future__ import annotations
@@ -18,10 +18,20 @@ STYLE = Path(__file__).with_name("lenet.mplstyle")
 
 def use_style() -> None:
     """Apply the book's figure style: a white background, readable in the theme's dark mode, and
-    one font size (every chapter, on import of this module)."""
+    one font size (`start`)."""
     import matplotlib.style
 
     matplotlib.style.use(STYLE)
+
+
+def start() -> None:
+    """The first call of every page the book executes (its imports cell): the book's figure
+    style and, inside a book build, the mark that the page executed rather than came from the
+    execution cache (`inputs.mark_started`)."""
+    from .inputs import mark_started
+
+    mark_started()
+    use_style()
 
 
 def _interactive() -> bool:
@@ -112,12 +122,24 @@ def _numbers_searchable(app) -> None:
     app.add_js_file(None, body=SPLIT_QUERY, priority=200)
 
 
+def _scripts_once(app, pagename, templatename, context, doctree) -> None:
+    """Each script once on a page. sphinx-thebe adds its settings (`const THEBE_JS_URL = ...`)
+    when the environment is read, and under jupyter-book 1.0.4 with Sphinx 7.4 every page then
+    lists them twice: the second is a SyntaxError in the console of every page of the book."""
+    seen, unique = set(), []
+    for js in context.get("script_files", []):
+        key = (str(js.filename or ""), tuple(sorted(js.attributes.items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(js)
+    context["script_files"] = unique
+
+
 def setup(app):
     """Sphinx extension: the buttons that `repository.url` drives (the book's `_config.yml`),
-    and a search that finds decimal numbers such as the notes' 88.23."""
+    a search that finds decimal numbers such as the notes' 88.23, and each script once on a
+    page (`_scripts_once`)."""
     app.connect("config-inited", _repository_buttons)
+    app.connect("html-page-context", _scripts_once)
     _numbers_searchable(app)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
-
-
-use_style()

@@ -15,7 +15,7 @@ import json
 import os
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
 from .inputs import LOG_VAR, record_read
@@ -24,6 +24,7 @@ from .verdicts import (  # noqa: F401 (re-exported: chapters use claims.X)
     APPROX,
     FAILS,
     HOLDS,
+    KINDS,
     NOISE_RULE,
     UNCHECKABLE,
     VERDICT_MEANING,
@@ -57,9 +58,9 @@ class Claim:
     (`notes_value` as data, `notes_text` as shown), its criterion, and the chapter and
     anchor that check it (`chapter` "" for claims decided by a citation).
 
-    `glued` is True once the chapter glues `claim_<id>_verdict` and `claim_<id>_ours`; until
-    then `verdict_key` names the chapter's own verdict key and `ours` a template of its glue
-    keys in braces, e.g. "{dataset_box_fits}%".
+    `glued` is True where the chapter decides the claim and glues `claim_<id>_verdict` and
+    `claim_<id>_ours`; `extra` holds what else its chapter's check needs (a claim's own
+    parameters, e.g. chapter 03's `min_widths`).
     """
 
     id: str
@@ -74,8 +75,6 @@ class Claim:
     source: str = "notes"
     fmt: str = "{:.4g}"
     glued: bool = False
-    verdict_key: str | None = None
-    ours: str = ""
     extra: dict = field(default_factory=dict)
 
     @property
@@ -94,14 +93,37 @@ def _tuples(x):
 DATA = Path(__file__).with_name("claims.toml")
 
 
+def criterion(row: dict, claim_id: str = "") -> Criterion:
+    """The criterion of one claims.toml row (`{kind = ..., <its parameters>}`), made by its
+    kind's constructor, so that its checks run; a bad row is refused naming the claim."""
+    where = f"claims.toml, claim {claim_id!r}" if claim_id else "a criterion"
+    row = dict(row)
+    kind = row.pop("kind", None)
+    if kind not in KINDS:
+        raise ValueError(f"{where}: unknown criterion kind {kind!r}; use one of {list(KINDS)}")
+    cls = KINDS[kind]
+    try:
+        return cls(**row)
+    except (TypeError, ValueError) as e:
+        params = ", ".join(
+            f.name if f.default is MISSING else f"{f.name} = {f.default!r}" for f in fields(cls)
+        )
+        raise ValueError(
+            f"{where}: bad {kind} criterion {row}: {e}. Its parameters (with their defaults): "
+            f"{params}; lenet_lib/verdicts.py, class {cls.__name__}, says what each means"
+        ) from None
+
+
 def load(path=DATA) -> tuple[Claim, ...]:
-    """The claims of `claims.toml`, in the notes' order."""
+    """The claims of `claims.toml`, in the notes' order, each criterion made by its kind's
+    constructor (`criterion`)."""
     rows = tomllib.loads(Path(path).read_text())["claim"]
     out = []
     for r in rows:
         crit = {k: _tuples(v) for k, v in r.pop("criterion").items()}
         r = {k: _tuples(v) for k, v in r.items()}
-        out.append(Claim(notes_value=r.pop("notes_value", None), criterion=Criterion(**crit), **r))
+        crit = criterion(crit, r.get("id", ""))
+        out.append(Claim(notes_value=r.pop("notes_value", None), criterion=crit, **r))
     return tuple(out)
 
 
@@ -121,49 +143,6 @@ SECTIONS = {  # the notes' sections, in order, for the claims page
     "2": "2 Implementation",
     "2.1": "2.1 MNIST training",
     "2.2": "2.2 Testing",
-}
-
-
-KINDS = {  # each kind of criterion, explained once on the claims page
-    "within_se": (
-        "inside our seeds' interval",
-        "A published number against our mean over seeds and its 95% t-interval, by the noise "
-        "model above. There is no approximate band: a difference the seeds resolve is one.",
-    ),
-    "within_tol": (
-        "stated tolerance",
-        "For values computed without noise (a formula, a constant, a range of rates): the "
-        "absolute or relative difference, or the ratio, at most the tolerance named in the "
-        "row; a second, wider tolerance, where the row names one, gives 'holds approximately'.",
-    ),
-    "sign": (
-        "a sign or an ordering",
-        "The claimed direction of a difference (or of every step of an ordering): each "
-        "difference's 95% t-interval over seeds must lie wholly on the claimed side. One whose "
-        "interval lies wholly on the other side does not hold; one whose interval straddles "
-        "zero cannot be checked here, the seeds being too few to resolve it. Without seeds "
-        "(no standard error, or one known otherwise) the difference must clear k of them.",
-    ),
-    "exact": (
-        "equal",
-        "Counts, sizes, names and tables: ours must equal the claim (floating-point values "
-        "up to a stated rounding). A weaker reading, where stated, gives 'holds "
-        "approximately'.",
-    ),
-    "interval": (
-        "a value in a stated range",
-        "The value lies in the claimed range; a fitted value outside it whose 95% interval "
-        "reaches into it holds approximately.",
-    ),
-    "reference": (
-        "a cited fact",
-        "Historical and bibliographic claims are decided by the publications cited beside "
-        "them, not by a computation.",
-    ),
-    "not_checkable": (
-        "cannot be checked here",
-        "The reason is given with the claim.",
-    ),
 }
 
 
@@ -297,7 +276,9 @@ def criteria_text() -> str:
     out = [NOISE_RULE, "\nVerdicts:\n"]
     out += [f"- {VERDICT_MARK[w]} *{w}*: {meaning}" for w, meaning in VERDICT_MEANING.items()]
     out.append("\nCriteria:\n")
-    out += [f"- **{name}** (`{kind}`): {text}" for kind, (name, text) in KINDS.items()]
+    out += [
+        f"- **{c.name}** (`{kind}`): {' '.join(c.__doc__.split())}" for kind, c in KINDS.items()
+    ]
     return "\n".join(out) + "\n"
 
 

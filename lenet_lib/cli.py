@@ -207,7 +207,8 @@ def cmd_bench(args):
 def cmd_predict(args):
     from . import handwriting
 
-    return handwriting.predict_cli(args.images, run=args.run, results_dir=args.results_dir)
+    run = args.run or handwriting.NOTES_RUN
+    return handwriting.predict_cli(args.images, run=run, results_dir=args.results_dir)
 
 
 def cmd_lab(args):
@@ -228,7 +229,7 @@ def cmd_lab(args):
 def cmd_export_web(args):
     from . import web
 
-    for path in web.export(args.outdir, args.notes_run, args.paper_run or None):
+    for path in web.export(args.outdir, args.notes_run or web.NOTES_RUN, args.paper_run or None):
         print(path)
     return 0
 
@@ -259,8 +260,8 @@ def parser() -> argparse.ArgumentParser:
         "--jobs", type=_positive, help="workers of the embedded cluster (default: one per CPU core)"
     )
     r.add_argument(
-        "--threads", type=_positive, default=1,
-        help="torch threads of each run (default 1; the committed runs record theirs)",
+        "--threads", type=_positive,
+        help="torch threads of each run (default: each committed run's count, else 1)",
     )  # fmt: skip
     r.add_argument(
         "--scheduler",
@@ -274,8 +275,10 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--dashboard", action="store_true",
                    help="open the embedded cluster's Dask dashboard, on 127.0.0.1 only")  # fmt: skip
     r.add_argument("--quick", action="store_true", help="small subsets, a few epochs (tests)")
-    r.add_argument("--seeds", type=_seeds, default=(0,), help="e.g. 0,1,2 (default 0)")
-    r.add_argument("--only", type=_run_ids, help="run ids, comma-separated, e.g. adam-e30-s0")
+    r.add_argument("--seeds", type=_seeds,
+                   help="e.g. 0,1,2 (default: the committed runs' seeds; with --quick, 0)")  # fmt: skip
+    r.add_argument("--only", type=_run_ids, help="run ids, comma-separated, e.g. adam-e30-s0 "
+                   "(default: the committed runs)")  # fmt: skip
     r.add_argument("--results-dir", default=str(RESULTS), type=_folder, help="default results/")
     r.add_argument("--device", type=_device, default="auto", help="auto, cpu, cuda or cuda:N")
     r.set_defaults(func=cmd_run)
@@ -303,7 +306,8 @@ def parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("predict", help="classify your own images of digits")
     q.add_argument("images", nargs="+", type=Path)
-    q.add_argument("--run", type=_name, default="adam-e100-s0", help="a run of results/optimizers")
+    q.add_argument("--run", type=_name,
+                   help="a run of results/optimizers (default: plans.NOTES_RUN)")  # fmt: skip
     q.add_argument("--results-dir", default=str(RESULTS), type=_folder, help="default results/")
     q.set_defaults(func=cmd_predict)
 
@@ -311,8 +315,8 @@ def parser() -> argparse.ArgumentParser:
     lab.set_defaults(func=cmd_lab)
     w = sub.add_parser("export-web", help="the draw page's weights and scripts (chapter 10)")
     w.add_argument("outdir", type=_folder, help="e.g. _build/html/_static/draw")
-    w.add_argument("--notes-run", type=_name, default="adam-e100-s0",
-                   help="a run of results/optimizers")  # fmt: skip
+    w.add_argument("--notes-run", type=_name,
+                   help="a run of results/optimizers (default: plans.NOTES_RUN)")  # fmt: skip
     w.add_argument("--paper-run", type=_name, help="a run of results/paper (default: the best)")
     w.set_defaults(func=cmd_export_web)
     return p

@@ -69,8 +69,8 @@ class Run:
         its parameters cell and papermill); a field `ns` lacks keeps its default."""
         return cls(**{f.name: ns[f.name] for f in fields(cls) if f.name in ns})
 
-    def protocol(self):
-        """Everything but the length: runs with the same protocol can continue one another."""
+    def continuation_key(self):
+        """Everything but the length: runs with the same key can continue one another."""
         d = asdict(self)
         del d["epochs"], d["run_id"]
         return tuple(sorted(d.items()))

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from . import data, digits
+from .plans import NOTES_RUN
 
 # An image has ink if some pixel differs from the background by at least this share of the
 # full range (0 to 255); below it the image is taken as blank paper.
@@ -110,7 +111,7 @@ def digit_probabilities(model, X: torch.Tensor) -> torch.Tensor:
     return model.probabilities(model(data.prepare(X, model.scaling)))
 
 
-def predict_cli(paths, run: str = "adam-e100-s0", results_dir=None) -> int:
+def predict_cli(paths, run: str = NOTES_RUN, results_dir=None) -> int:
     """`lenet predict IMAGE... [--run RUN]`: print the predicted digit of each image file.
 
     One line per file on stdout, `FILE: DIGIT (probability P)`; a file that cannot be read or

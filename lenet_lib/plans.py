@@ -1,12 +1,14 @@
 """Every experiment's plan as data: the runs (`experiments.Run`) each experiment makes.
 
 `EXPERIMENTS` maps an experiment's name to its plan, `plan(seeds, quick)`; the runner
-(runner.py) executes them, the CLI lists them, the chapters read their results.
+(runner.py) executes them, the CLI lists them, the chapters read their results. `COMMITTED`
+says which of a plan's runs results/ holds, and at which thread count: what `lenet run NAME`
+(and `make reproduce`) runs without flags.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from .experiments import Run, _with_id
 
@@ -22,6 +24,8 @@ TABLE2 = [
     ("adam", 60, 1e-3, 0.0),
     ("adam", 100, 1e-3, 0.0),
 ]
+# The notes' network as trained longest: `lenet predict`'s and the draw page's default
+NOTES_RUN = "adam-e100-s0"
 
 
 def optimizer_runs(seeds=(0,), quick=False) -> list[Run]:
@@ -235,6 +239,39 @@ EXPERIMENTS = {
     "lush": lush_runs,
     "ladder": ladder_runs,
 }
+
+
+@dataclass(frozen=True)
+class Committed:
+    """The runs of a plan that results/ holds: those of `seeds` (`only`: just these run ids
+    of them), each made with `threads` torch threads (run id: count, where not one). Runs are
+    bit for bit only at the thread count they were made with; each records its own."""
+
+    seeds: tuple[int, ...] = (0,)
+    only: tuple[str, ...] = ()
+    threads: dict[str, int] = field(default_factory=dict)
+
+
+# What `lenet run NAME` runs without --seeds, --only and --threads (not with --quick: seed 0,
+# one thread); an experiment not named here: seed 0, one thread.
+COMMITTED = {
+    "optimizers": Committed(seeds=(0, 1, 2)),
+    "rate1": Committed(seeds=(0, 1, 2)),
+    "gap": Committed(),
+    "capacity": Committed(seeds=(0, 1)),
+    "largebatch": Committed(),
+    # every row for seed 0, the paper's rate (sdlm) and a fifth of it with two threads (the
+    # first runs made); seeds 1 and 2 for the two rows chapter 09 gives an interval
+    "paper": Committed(
+        seeds=(0, 1, 2),
+        only=tuple(f"{name}-e20-s0" for name in PAPER_RUNS)
+        + tuple(f"{name}-e20-s{s}" for s in (1, 2) for name in ("sdlm-eta1e-04", "sdlm-pooled")),
+        threads={"sdlm-e20-s0": 2, "sdlm-eta1e-04-e20-s0": 2},
+    ),
+    "paperadam": Committed(seeds=(0, 1, 2)),
+    "lush": Committed(seeds=(0, 1, 2)),
+}
+
 # The experiments whose weights something reads (chapters 08 and 09, `lenet predict`,
 # tests/test_committed_results.py); a finished run of another keeps no checkpoint.
 WEIGHTS_READ = {"optimizers", "largebatch", "paper", "paperadam", "lush", "ladder"}

@@ -24,9 +24,9 @@ RESULT_COLUMNS = [
     "run_id", "optimizer", "epochs", "seed", "lr", "batch_size", "momentum",
     "train_acc", "train_acc_running", "test_acc", "seconds", "status",
 ]  # fmt: skip
-# What the runs of one row of a table (one run id but the seed) must share: every parameter
-# but the experiment, the seed and the id.
-PROTOCOL = [f.name for f in fields(Run) if f.name not in ("experiment", "seed", "run_id")]
+# The parameters the runs of one row of a table (one run id but the seed) must share: every
+# parameter but the experiment, the seed and the id.
+ROW_PARAMETERS = [f.name for f in fields(Run) if f.name not in ("experiment", "seed", "run_id")]
 
 
 def row_id(run_id: str) -> str:
@@ -64,12 +64,13 @@ def load_results(experiment: str, results_dir=RESULTS) -> pd.DataFrame:
     if out["experiment"].nunique() > 1:  # a run copied in from another experiment's folder
         kinds = ", ".join(f"{e} ({n})" for e, n in out["experiment"].value_counts().items())
         raise ValueError(f"{folder} mixes runs of experiments {kinds}: keep one a folder")
-    protocol = [c for c in PROTOCOL if c in out.columns]
-    mixed = out.groupby("row")[protocol].nunique(dropna=False).max(axis=1) > 1
+    shared = [c for c in ROW_PARAMETERS if c in out.columns]
+    mixed = out.groupby("row")[shared].nunique(dropna=False).max(axis=1) > 1
     if mixed.any():
         raise ValueError(
-            f"{folder} mixes runs of different protocols in row(s) {', '.join(mixed[mixed].index)} "
-            "(quick and full runs?): keep one protocol per results folder"
+            f"{folder} mixes runs of different parameters in row(s) "
+            f"{', '.join(mixed[mixed].index)} (quick and full runs?): keep each kind in its own "
+            "results folder"
         )
     # Runs made before device_name wrote "1 thread" say "(1 threads)".
     out["device_name"] = out["device_name"].str.replace("(1 threads)", "(1 thread)", regex=False)

@@ -3,8 +3,8 @@ run no longer needs (`lenet run`, `lenet prune`, `make reproduce`).
 
 Each run is a task that executes `chapters/06_training_run.ipynb` on a worker (worker.py) and
 returns the run's files; the client writes them into its results folder, "complete" last
-(`_write`). Runs of one protocol form a chain, shortest first: a longer run starts from the
-checkpoint of the shorter one, and the client submits it once that one is written (Adam 60 and
+(`_write`). Runs that differ only in their length form a chain, shortest first: a longer run
+starts from the checkpoint of the shorter one, and the client submits it once that one is written (Adam 60 and
 100 epochs continue Adam 30). Without a scheduler's address, a `LocalCluster` in this process
 runs them.
 """
@@ -21,7 +21,7 @@ from . import data, io, runfolder, train
 from .cluster import Dask, Here
 from .experiments import Run, run_id
 from .io import Lock
-from .plans import EXPERIMENTS, WEIGHTS_READ
+from .plans import COMMITTED, EXPERIMENTS, WEIGHTS_READ, Committed
 from .runfolder import is_complete as _complete
 from .runfolder import stored_run as _stored_run
 from .worker import KERNEL, NOTEBOOK, TOKEN, compact_notebook, execute  # noqa: F401 (tests)
@@ -30,10 +30,11 @@ RESULTS = io.RESULTS
 
 
 def chains(runs: list[Run]) -> list[list[Run]]:
-    """Group runs by protocol, shortest first: each chain runs in order in one worker."""
+    """Group runs that differ only in their length (`Run.continuation_key`), shortest first: each chain
+    runs in order in one worker."""
     groups: dict = {}
     for r in runs:
-        groups.setdefault(r.protocol(), []).append(r)
+        groups.setdefault(r.continuation_key(), []).append(r)
     return [sorted(g, key=lambda r: r.epochs) for g in groups.values()]
 
 
@@ -104,10 +105,11 @@ def _line(report: dict) -> str:
 
 
 def _run_chains(
-    groups: list[list[Run]], results_dir: Path, device: str, engine, threads: int = 1
+    groups: list[list[Run]], results_dir: Path, device: str, engine, threads=1
 ) -> list[dict]:
     """Run every chain's runs on `engine`, holding each run's lock until its files are written;
-    return the reports in the plan's order. At most the engine's slots at once: a chain's next
+    return the reports in the plan's order. `threads`: torch threads of every run, or a
+    function of a run id that gives each run's. At most the engine's slots at once: a chain's next
     run goes once the run it continues is written (it starts from that checkpoint), and a freed
     slot goes to the longest chain with a run ready: it bounds the wall time (Table 2's Adam
     30-60-100). Given every run at once, Dask let another chain's run take a chain's worker
@@ -156,8 +158,9 @@ def _run_chains(
                               action=f"continued from {parent[1]}")  # fmt: skip
                 token = uuid.uuid4().hex
                 io.write_atomic(run_dir / TOKEN, token)
+                n = threads(rid) if callable(threads) else threads
                 task = engine.submit(run, str(run_dir.resolve()), token, device=device,
-                                     threads=threads, **kw)  # fmt: skip
+                                     threads=n, **kw)  # fmt: skip
                 reports[rid] = {"action": kw["action"]}
                 in_flight.append((task, i, rid, run_dir))
                 return
@@ -179,7 +182,7 @@ def _run_chains(
 
 
 def run_chain(chain: list[Run], results_dir: Path, device="auto", threads=1) -> list[dict]:
-    """Run a chain of same-protocol runs here, in order; a longer one continues a shorter one.
+    """Run a chain (`chains`) here, in order; a longer run continues a shorter one.
     One torch thread a run by default, as on the cluster's workers (the same metrics)."""
     return _run_chains([chain], results_dir, device, Here(threads))
 
@@ -207,9 +210,9 @@ def plan(name: str, seeds=(0,), quick=False, only=None) -> list[Run]:
     return runs
 
 
-def _check_protocol(name: str, runs: list[Run], results_dir: Path, quick: bool) -> None:
+def _check_quick_or_full(name: str, runs: list[Run], results_dir: Path, quick: bool) -> None:
     """Refuse to put quick runs where full runs live, and the other way round: a table of the
-    folder would mix the two protocols."""
+    folder would mix the two."""
     where = Path(results_dir).resolve()
     if RESULTS.resolve() in where.parents:  # results/optimizers/optimizers/...
         raise ValueError(
@@ -238,22 +241,35 @@ def _check_protocol(name: str, runs: list[Run], results_dir: Path, quick: bool) 
             )
 
 
+def committed(name: str, seeds=None, only=None, threads=None, quick=False):
+    """`(seeds, only, threads)` for `run_experiment`: those given, the others as the runs
+    results/ holds (plans.COMMITTED); `only` from there only where no seeds are given.
+    `threads` is a function of a run id. A quick run: seed 0, one thread."""
+    c = Committed() if quick else COMMITTED.get(name, Committed())
+    if seeds is None and only is None:
+        only = list(c.only) or None
+    seeds = c.seeds if seeds is None else seeds
+    return seeds, only, (lambda rid: threads) if threads else (lambda rid: c.threads.get(rid, 1))
+
+
 def run_experiment(
-    name: str, seeds=(0,), quick=False, only=None, results_dir=RESULTS, jobs=None, device="auto",
-    scheduler=None, threads=1, dashboard=False, wait_workers=60.0,
+    name: str, seeds=None, quick=False, only=None, results_dir=RESULTS, jobs=None,
+    device="auto", scheduler=None, threads=None, dashboard=False, wait_workers=60.0,
 ) -> list[dict]:  # fmt: skip
     """Run every run of experiment `name` on Dask (skipping finished ones) and return their
     reports; then prune the chains that are finished.
 
-    Parameters are checked for every run before any training. `scheduler` is the address of a
+    Without `seeds`, `only` and `threads`, the runs results/ holds (`committed`); given, they
+    override it. Parameters are checked for every run before any training. `scheduler` is the address of a
     running Dask scheduler (default: $DASK_SCHEDULER_ADDRESS); without one, a LocalCluster of
     `jobs` workers (default: one per CPU core, at most one per chain) runs here. Each run
     uses `threads` torch threads (metrics are bit for bit only at the same count).
     `dashboard`, `wait_workers`: see `cluster.Dask`.
     """
+    seeds, only, threads = committed(name, seeds, only, threads, quick)
     runs = plan(name, seeds, quick, only)
     results_dir = Path(results_dir)
-    _check_protocol(name, runs, results_dir, quick)
+    _check_quick_or_full(name, runs, results_dir, quick)
     data.fetch(data.DEFAULT_ROOT)  # verifies the files; fails before any training if corrupt
     groups = chains(runs)
     scheduler = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")

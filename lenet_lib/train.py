@@ -291,7 +291,7 @@ def fit(model, X, y, X_test, y_test, run, *, checkpoint: str | Path | None = Non
     `checkpoint`, the state after each epoch (model, the step rule's state, shuffle and
     global RNG states, metrics) is written there atomically, and a
     run whose checkpoint exists resumes after its last epoch: its metrics are those of an
-    uninterrupted run. A checkpoint of a shorter run of the same protocol continues to
+    uninterrupted run. A checkpoint of a shorter run that differs only in length continues to
     `epochs`. `seconds` covers the training steps, not the evaluation. `lr_gamma` below 1
     multiplies the rate by it after every epoch (pytorch/examples' MNIST schedule: 0.7).
     """

@@ -1,9 +1,10 @@
 """The one rule book for verdicts: criteria, standard errors, and `decide`.
 
 A verdict is one of four words (`VERDICT_MEANING` says when each applies). A `Criterion` is
-a kind (claims.KINDS explains each once, on the claims page) with its stated parameters; `decide`
-turns a criterion and our measurement into a `Verdict`. The claims themselves are data in
-claims.toml, read by claims.py; every chapter decides through `claims.decide`.
+one class per kind (`KINDS`): each holds its stated parameters, its sentence, its explanation
+for the claims page and its decision; `decide` turns a criterion and our measurement into a
+`Verdict`. The claims themselves are data in claims.toml, read by claims.py through the kinds'
+constructors; every chapter decides through `claims.decide`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -52,111 +54,8 @@ NOISE_RULE = (
     "named in their row."
 )
 
-# The paper's own numbers (LeCun et al. 1998) where a chapter compares with them.
-# --- criteria ------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class Criterion:
-    """How a claim is decided: a kind and its stated parameters (see the constructors)."""
-
-    kind: str
-    k: float = 2.0
-    tol: float | None = None
-    approx: float | tuple | None = None
-    scale: str = "abs"
-    lo: float | None = None
-    hi: float | None = None
-    direction: int = 1
-    single_run: bool = False
-    binomial_n: int | None = None
-    fitted: bool = False
-    of: str = ""
-    verdict: str | None = None
-    fact: str = ""
-    cite: tuple = ()
-
-    def text(self) -> str:
-        """The criterion in words, as the tables show it."""
-        core = self._text()
-        return f"{self.of}: {core}" if self.of else core
-
-    def _text(self) -> str:
-        if self.kind == "within_se":
-            return "inside our seeds' 95% t-interval"
-        if self.kind == "within_tol":
-            unit = {"abs": "", "rel": " (relative)", "factor": ""}[self.scale]
-            core = (
-                f"within a factor of {self.tol:g}"
-                if self.scale == "factor"
-                else f"within {self.tol:g}{unit}"
-            )
-            if self.approx is not None:
-                wide = f"{'a factor of ' if self.scale == 'factor' else ''}{self.approx:g}"
-                core += f"; holds approximately within {wide}"
-            return core
-        if self.kind == "sign":
-            word = "positive" if self.direction > 0 else "negative"
-            return f"every difference {word}, its 95% t-interval wholly {word} where seeds give one"
-        if self.kind == "exact":
-            core = "equal" if not self.tol else f"equal up to {self.tol:g} (float rounding)"
-            if self.approx:
-                core += f"; holds approximately for: {', '.join(map(str, self.approx))}"
-            return core
-        if self.kind == "interval":
-            near = "; holds approximately if its 95% interval reaches it" if self.fitted else ""
-            return f"in [{self.lo:g}, {self.hi:g}]{near}"
-        if self.kind == "reference":
-            return "a cited fact"
-        return "–"
-
-
-def within_se(k: float = 2.0, single_run: bool = False, binomial_n: int | None = None):
-    """A published number (or our other mean) against our seeds' 95% t-interval (`NOISE_RULE`).
-    `single_run`, `binomial_n`: accepted for old rows, ignored; `k`: only where a standard error
-    is given instead of seeds (`decide(..., se=)`). No approximate band."""
-    return Criterion("within_se", k=k, single_run=single_run, binomial_n=binomial_n)
-
-
-def within_tol(tol: float, approx: float | None = None, scale: str = "abs", of: str = ""):
-    """A value computed without noise within a stated tolerance (`abs`, `rel`, or `factor`,
-    the larger ratio of the two); `approx`, a wider tolerance, gives 'holds approximately'."""
-    if scale not in ("abs", "rel", "factor"):
-        raise ValueError(f"scale must be 'abs', 'rel' or 'factor', not {scale!r}")
-    return Criterion("within_tol", tol=tol, approx=approx, scale=scale, of=of)
-
-
-def sign(direction: int = 1, k: float = 2.0, of: str = ""):
-    """Every value (a difference, or successive differences for an ordering) has the sign of
-    `direction`, by more than k standard errors where a standard error is given."""
-    return Criterion("sign", direction=1 if direction > 0 else -1, k=k, of=of)
-
-
-def exact(tol: float = 0.0, approx: tuple = (), of: str = ""):
-    """Counts, shapes, names: equal (numbers up to `tol`, float rounding). `approx` lists
-    values accepted as a stated weaker reading."""
-    return Criterion("exact", tol=tol, approx=tuple(approx), of=of)
-
-
-def interval(lo: float, hi: float, fitted: bool = False, of: str = ""):
-    """A value in [lo, hi]. For a `fitted` value, given with its 95% interval, an interval
-    that reaches the range while the value lies outside gives 'holds approximately'."""
-    return Criterion("interval", lo=lo, hi=hi, fitted=fitted, of=of)
-
-
-def reference(verdict: str, fact: str, *cite: str):
-    """A historical or bibliographic claim, decided by a cited fact (bibtex keys in `cite`)."""
-    if verdict not in VERDICTS:
-        raise ValueError(f"unknown verdict {verdict!r}: use one of {VERDICTS}")
-    return Criterion("reference", verdict=verdict, fact=fact, cite=cite)
-
-
-def not_checkable(reason: str):
-    """A claim the data here cannot decide, and why."""
-    return Criterion("not_checkable", fact=reason)
-
-
-# --- the decision --------------------------------------------------------------------------
+# --- verdicts and the statistics behind them ----------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -256,6 +155,299 @@ def _fmt(x, fmt: str = "{:.4g}") -> str:
     return ", ".join(fmt.format(e) for e in v)
 
 
+# --- the kinds of criterion: each states its parameters, its sentence and its decision -----
+
+
+class Criterion:
+    """How a claim is decided. One subclass per kind holds the kind's parameters (checked when
+    it is made), its sentence for the tables (`text`), its decision (`_decide`) and, in
+    `name` and its docstring, its explanation on the claims page."""
+
+    kind: ClassVar[str]  # its name in claims.toml
+    name: ClassVar[str]  # its short name on the claims page
+    needs_value: ClassVar[bool] = True  # False: decided without our measurement
+    of = ""  # what is compared, where the row names it
+    cite = ()  # bibtex keys shown beside the verdict
+
+    def text(self) -> str:
+        """The criterion in words, as the tables show it."""
+        core = self._text()
+        return f"{self.of}: {core}" if self.of else core
+
+    def _text(self) -> str:
+        raise NotImplementedError
+
+    def decide(self, ours=None, notes=None, *, se=None, ci=None, df=None, fmt=None, cid=None):
+        """Decide this criterion from our measurement: see the module's `decide`."""
+        fmt = fmt or "{:.4g}"
+
+        def out(verdict, detail="", ours_text=None, **numbers):
+            text = _fmt(ours, fmt) if ours_text is None else ours_text
+            if "value" not in numbers and _scalar(ours):
+                numbers["value"] = float(_values(ours)[0])
+            return Verdict(cid, verdict, text, _fmt(notes, fmt), self.text(), detail, **numbers)
+
+        if self.needs_value and ours is None:
+            raise ValueError(f"claim {cid or self.kind}: a {self.kind} criterion needs our value")
+        return self._decide(out, ours, notes, se=se, ci=ci, df=df, fmt=fmt, cid=cid)
+
+
+@dataclass(frozen=True)
+class WithinSE(Criterion):
+    """A published number against our mean over seeds and its 95% t-interval, by the noise
+    model above. There is no approximate band: a difference the seeds resolve is one."""
+
+    kind = "within_se"
+    name = "inside our seeds' interval"
+    k: float = 2.0  # standard errors allowed, only where one is given (`decide(..., se=)`)
+    single_run: bool = False  # accepted for old rows, ignored
+    binomial_n: int | None = None  # accepted for old rows, ignored
+
+    def _text(self):
+        return "inside our seeds' 95% t-interval"
+
+    def _decide(self, out, ours, notes, *, se, fmt, **_):
+        a = _values(ours)
+        mean = float(a.mean())
+        if se is not None:  # a standard error from elsewhere (a fit): k of them
+            ref = float(_values(notes).mean())
+            if math.isnan(se):
+                return out(UNCHECKABLE, "the standard error is unknown", _fmt(mean, fmt))
+            d = mean - ref
+            ok = abs(d) <= self.k * se if se > 0 else d == 0
+            return out(HOLDS if ok else FAILS, f"difference {d:+.3g}, standard error {se:.2g}",
+                       _fmt(mean, fmt))  # fmt: skip
+        if len(a) < 2:
+            return out(UNCHECKABLE, "one seed: no interval", _fmt(mean, fmt))
+        if isinstance(notes, Sequence | np.ndarray) and not isinstance(notes, str):
+            b = _values(notes)  # two of our means: the interval of their difference
+            if len(b) < 2:
+                return out(UNCHECKABLE, "one seed: no interval", _fmt(mean, fmt))
+            lo, hi = welch_interval(a, b)
+            d = mean - float(b.mean())
+            detail = f"difference {d:+.3g}, 95% t-interval {lo:+.3g} to {hi:+.3g}"
+            return out(HOLDS if lo <= 0 <= hi else FAILS, detail, _fmt(mean, fmt), lo=lo, hi=hi)
+        ref = float(notes)
+        m, lo, hi = t_interval(a)
+        detail = f"95% t-interval {_fmt(lo, fmt)} to {_fmt(hi, fmt)}, {len(a)} seeds"
+        if len(a) <= 3:
+            detail += " (few: a wide interval)"
+        kw = dict(value=m, lo=lo, hi=hi, n=len(a))
+        if ref and (hi - lo) / 2 > abs(ref):
+            detail += (
+                ": wider than the claimed value itself, too wide to tell it from zero or double"
+            )
+            return out(UNCHECKABLE, detail, _fmt(mean, fmt), **kw)
+        ok = lo <= ref <= hi
+        side = "" if ok else (" (ours higher)" if ref < lo else " (ours lower)")
+        return out(HOLDS if ok else FAILS, detail + side, _fmt(mean, fmt), **kw)
+
+
+@dataclass(frozen=True)
+class WithinTol(Criterion):
+    """For values computed without noise (a formula, a constant, a range of rates): the
+    absolute or relative difference, or the ratio, at most the tolerance named in the row; a
+    second, wider tolerance, where the row names one, gives 'holds approximately'."""
+
+    kind = "within_tol"
+    name = "stated tolerance"
+    tol: float
+    approx: float | None = None  # the wider tolerance, for 'holds approximately'
+    scale: str = "abs"  # or "rel", or "factor": the larger ratio of the two
+    of: str = ""
+
+    def __post_init__(self):
+        if self.scale not in ("abs", "rel", "factor"):
+            raise ValueError(f"scale must be 'abs', 'rel' or 'factor', not {self.scale!r}")
+        for x in (self.tol, self.approx):
+            if x is not None and not isinstance(x, int | float):
+                raise ValueError(f"a tolerance is a number, not {x!r}")
+
+    def _text(self):
+        unit = " (relative)" if self.scale == "rel" else ""
+        pre = "a factor of " if self.scale == "factor" else ""
+        core = f"within {pre}{self.tol:g}{unit}"
+        if self.approx is not None:
+            core += f"; holds approximately within {pre}{self.approx:g}"
+        return core
+
+    def _decide(self, out, ours, notes, **_):
+        a, b = _values(ours), _values(notes)
+        if self.scale == "abs":
+            dev = np.abs(a - b)
+        elif self.scale == "rel":
+            dev = np.abs(a - b) / np.abs(b)
+        else:
+            dev = np.maximum(a / b, b / a)
+        worst = float(dev.max())
+        detail = f"largest deviation {worst:.3g}"
+        if worst <= self.tol:
+            return out(HOLDS, detail)
+        if self.approx is not None and worst <= self.approx:
+            return out(APPROX, detail)
+        return out(FAILS, detail)
+
+
+@dataclass(frozen=True)
+class Sign(Criterion):
+    """The claimed direction of a difference (or of every step of an ordering): each
+    difference's 95% t-interval over seeds must lie wholly on the claimed side. One whose
+    interval lies wholly on the other side does not hold; one whose interval straddles zero
+    cannot be checked here, the seeds being too few to resolve it. Without seeds (no
+    standard error, or one known otherwise) the difference must clear k of them."""
+
+    kind = "sign"
+    name = "a sign or an ordering"
+    direction: int = 1  # the claimed sign of every value (a difference, or each step)
+    k: float = 2.0  # standard errors to clear where one is given without seeds (no `df`)
+    of: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "direction", 1 if self.direction > 0 else -1)
+
+    def _text(self):
+        word = "positive" if self.direction > 0 else "negative"
+        return f"every difference {word}, its 95% t-interval wholly {word} where seeds give one"
+
+    def _decide(self, out, ours, notes, *, se, df, **_):
+        v = self.direction * _values(ours)
+        s = np.zeros_like(v) if se is None else np.broadcast_to(_values(se), v.shape)
+        if np.isnan(s).any():
+            return out(UNCHECKABLE, "one seed: no interval")
+        k = self.k
+        if df is not None:  # seeds: the t quantile of each difference's interval
+            from scipy import stats
+
+            k = stats.t.ppf(0.975, np.broadcast_to(_values(df), v.shape))
+        margin, far = v - k * s, v + k * s
+        detail = f"smallest margin {float(margin.min()):.3g}"
+        if (margin > 0).all():
+            return out(HOLDS, detail)
+        if (far < 0).any() or df is None:  # resolved the other way, or no seeds to blame
+            return out(FAILS, detail)
+        return out(UNCHECKABLE, detail + ": a difference the seeds do not resolve either way")
+
+
+@dataclass(frozen=True)
+class Exact(Criterion):
+    """Counts, sizes, names and tables: ours must equal the claim (floating-point values up
+    to a stated rounding). A weaker reading, where stated, gives 'holds approximately'."""
+
+    kind = "exact"
+    name = "equal"
+    tol: float = 0.0  # float rounding allowed
+    approx: tuple = ()  # values accepted as a stated weaker reading
+    of: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "approx", tuple(self.approx))
+
+    def _text(self):
+        core = "equal" if not self.tol else f"equal up to {self.tol:g} (float rounding)"
+        if self.approx:
+            core += f"; holds approximately for: {', '.join(map(str, self.approx))}"
+        return core
+
+    def _decide(self, out, ours, notes, **_):
+        if isinstance(ours, str) or isinstance(notes, str):
+            if ours == notes:
+                return out(HOLDS)
+            if ours in self.approx:
+                return out(APPROX, f"a weaker reading: {ours}")
+            return out(FAILS, f"{ours} is not {notes}")
+        if isinstance(ours, bool | np.bool_) and notes is None:
+            return out(HOLDS if ours else FAILS)
+        a, b = _values(ours), _values(notes)
+        if a.shape != b.shape and b.size != 1:
+            return out(FAILS, f"{a.size} values against {b.size}")
+        return out(HOLDS if bool(np.all(np.abs(a - b) <= (self.tol or 0.0))) else FAILS)
+
+
+@dataclass(frozen=True)
+class Interval(Criterion):
+    """The value lies in the claimed range; a fitted value outside it whose 95% interval
+    reaches into it holds approximately."""
+
+    kind = "interval"
+    name = "a value in a stated range"
+    lo: float
+    hi: float
+    fitted: bool = False  # given with its 95% interval (`ci`), which may reach the range
+    of: str = ""
+
+    def __post_init__(self):
+        if not self.lo <= self.hi:
+            raise ValueError(f"an interval needs lo <= hi, not [{self.lo}, {self.hi}]")
+
+    def _text(self):
+        near = "; holds approximately if its 95% interval reaches it" if self.fitted else ""
+        return f"in [{self.lo:g}, {self.hi:g}]{near}"
+
+    def _decide(self, out, ours, notes, *, ci, cid, **_):
+        x = _values(ours)  # every value must lie in the range
+        band = {} if ci is None else {"lo": ci[0], "hi": ci[1]}
+        if ((self.lo <= x) & (x <= self.hi)).all():
+            return out(HOLDS, **band)
+        if self.fitted and (ci is None or len(x) != 1):
+            raise ValueError(f"claim {cid}: a fitted value needs its 95% interval (ci)")
+        if self.fitted and ci[1] >= self.lo and ci[0] <= self.hi:
+            return out(APPROX, f"95% interval {ci[0]:.3g} to {ci[1]:.3g}", **band)
+        return out(FAILS, **band)
+
+
+@dataclass(frozen=True)
+class Reference(Criterion):
+    """Historical and bibliographic claims are decided by the publications cited beside
+    them, not by a computation."""
+
+    kind = "reference"
+    name = "a cited fact"
+    needs_value = False
+    verdict: str
+    fact: str
+    cite: tuple = ()  # bibtex keys
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"unknown verdict {self.verdict!r}: use one of {VERDICTS}")
+        object.__setattr__(self, "cite", tuple(self.cite))
+
+    def _text(self):
+        return "a cited fact"
+
+    def _decide(self, out, ours, notes, **_):
+        return out(self.verdict, self.fact, ours_text=self.fact)
+
+
+@dataclass(frozen=True)
+class NotCheckable(Criterion):
+    """The reason is given with the claim."""
+
+    kind = "not_checkable"
+    name = "cannot be checked here"
+    needs_value = False
+    fact: str  # why the data here cannot decide
+
+    def _text(self):
+        return "–"
+
+    def _decide(self, out, ours, notes, **_):
+        return out(UNCHECKABLE, self.fact)
+
+
+# each kind by its name in claims.toml, in the order the claims page explains them
+KINDS = {c.kind: c for c in (WithinSE, WithinTol, Sign, Exact, Interval, Reference, NotCheckable)}
+
+# the constructors under the names the chapters and claims.toml use
+within_se, within_tol, sign, exact, interval = WithinSE, WithinTol, Sign, Exact, Interval
+not_checkable = NotCheckable
+
+
+def reference(verdict: str, fact: str, *cite: str) -> Reference:
+    """A claim decided by a cited fact: `reference(verdict, fact, *bibtex keys)`."""
+    return Reference(verdict, fact, cite)
+
+
 def decide(
     crit, ours=None, notes=None, *, se=None, ci=None, df=None, fmt: str | None = None, cid=None
 ) -> Verdict:
@@ -280,118 +472,4 @@ def decide(
     """
     if not isinstance(crit, Criterion):
         raise TypeError(f"decide needs a Criterion, not {type(crit).__name__}")
-    fmt = fmt or "{:.4g}"
-
-    def out(verdict, detail="", ours_text=None, **numbers):
-        text = _fmt(ours, fmt) if ours_text is None else ours_text
-        if "value" not in numbers and _scalar(ours):
-            numbers["value"] = float(_values(ours)[0])
-        return Verdict(cid, verdict, text, _fmt(notes, fmt), crit.text(), detail, **numbers)
-
-    kind = crit.kind
-    if kind == "reference":
-        return out(crit.verdict, crit.fact, ours_text=crit.fact)
-    if kind == "not_checkable":
-        return out(UNCHECKABLE, crit.fact)
-    if ours is None:
-        raise ValueError(f"claim {cid or crit.kind}: a {kind} criterion needs our value")
-
-    if kind == "within_se":
-        a = _values(ours)
-        mean = float(a.mean())
-        if se is not None:  # a standard error from elsewhere (a fit): k of them
-            ref = float(_values(notes).mean())
-            if math.isnan(se):
-                return out(UNCHECKABLE, "the standard error is unknown", _fmt(mean, fmt))
-            d = mean - ref
-            ok = abs(d) <= crit.k * se if se > 0 else d == 0
-            return out(HOLDS if ok else FAILS, f"difference {d:+.3g}, standard error {se:.2g}",
-                       _fmt(mean, fmt))  # fmt: skip
-        if len(a) < 2:
-            return out(UNCHECKABLE, "one seed: no interval", _fmt(mean, fmt))
-        if isinstance(notes, Sequence | np.ndarray) and not isinstance(notes, str):
-            b = _values(notes)  # two of our means: the interval of their difference
-            if len(b) < 2:
-                return out(UNCHECKABLE, "one seed: no interval", _fmt(mean, fmt))
-            ref = float(b.mean())
-            lo, hi = welch_interval(a, b)
-            d = mean - ref
-            ok = lo <= 0 <= hi
-            detail = f"difference {d:+.3g}, 95% t-interval {lo:+.3g} to {hi:+.3g}"
-            return out(HOLDS if ok else FAILS, detail, _fmt(mean, fmt), lo=lo, hi=hi)
-        ref = float(notes)
-        m, lo, hi = t_interval(a)
-        detail = f"95% t-interval {_fmt(lo, fmt)} to {_fmt(hi, fmt)}, {len(a)} seeds"
-        if len(a) <= 3:
-            detail += " (few: a wide interval)"
-        kw = dict(value=m, lo=lo, hi=hi, n=len(a))
-        if ref and (hi - lo) / 2 > abs(ref):
-            detail += (
-                ": wider than the claimed value itself, too wide to tell it from zero or double"
-            )
-            return out(UNCHECKABLE, detail, _fmt(mean, fmt), **kw)
-        ok = lo <= ref <= hi
-        side = "" if ok else (" (ours higher)" if ref < lo else " (ours lower)")
-        return out(HOLDS if ok else FAILS, detail + side, _fmt(mean, fmt), **kw)
-
-    if kind == "within_tol":
-        a, b = _values(ours), _values(notes)
-        if crit.scale == "abs":
-            dev = np.abs(a - b)
-        elif crit.scale == "rel":
-            dev = np.abs(a - b) / np.abs(b)
-        else:
-            dev = np.maximum(a / b, b / a)
-        worst = float(dev.max())
-        detail = f"largest deviation {worst:.3g}"
-        if worst <= crit.tol:
-            return out(HOLDS, detail)
-        if crit.approx is not None and worst <= crit.approx:
-            return out(APPROX, detail)
-        return out(FAILS, detail)
-
-    if kind == "sign":
-        v = crit.direction * _values(ours)
-        s = np.zeros_like(v) if se is None else np.broadcast_to(_values(se), v.shape)
-        if np.isnan(s).any():
-            return out(UNCHECKABLE, "one seed: no interval")
-        k = crit.k
-        if df is not None:  # seeds: the t quantile of each difference's interval
-            from scipy import stats
-
-            k = stats.t.ppf(0.975, np.broadcast_to(_values(df), v.shape))
-        margin, far = v - k * s, v + k * s
-        detail = f"smallest margin {float(margin.min()):.3g}"
-        if (margin > 0).all():
-            return out(HOLDS, detail)
-        if (far < 0).any() or df is None:  # resolved the other way, or no seeds to blame
-            return out(FAILS, detail)
-        return out(UNCHECKABLE, detail + ": a difference the seeds do not resolve either way")
-
-    if kind == "exact":
-        if isinstance(ours, str) or isinstance(notes, str):
-            if ours == notes:
-                return out(HOLDS)
-            if ours in crit.approx:
-                return out(APPROX, f"a weaker reading: {ours}")
-            return out(FAILS, f"{ours} is not {notes}")
-        if isinstance(ours, bool | np.bool_) and notes is None:
-            return out(HOLDS if ours else FAILS)
-        a, b = _values(ours), _values(notes)
-        if a.shape != b.shape and b.size != 1:
-            return out(FAILS, f"{a.size} values against {b.size}")
-        ok = bool(np.all(np.abs(a - b) <= (crit.tol or 0.0)))
-        return out(HOLDS if ok else FAILS)
-
-    if kind == "interval":
-        x = _values(ours)  # every value must lie in the range
-        if ((crit.lo <= x) & (x <= crit.hi)).all():
-            return out(HOLDS, **({} if ci is None else {"lo": ci[0], "hi": ci[1]}))
-        if crit.fitted and (ci is None or len(x) != 1):
-            raise ValueError(f"claim {cid}: a fitted value needs its 95% interval (ci)")
-        band = {} if ci is None else {"lo": ci[0], "hi": ci[1]}
-        if crit.fitted and ci[1] >= crit.lo and ci[0] <= crit.hi:
-            return out(APPROX, f"95% interval {ci[0]:.3g} to {ci[1]:.3g}", **band)
-        return out(FAILS, **band)
-
-    raise ValueError(f"unknown criterion kind {kind!r}")
+    return crit.decide(ours, notes, se=se, ci=ci, df=df, fmt=fmt, cid=cid)

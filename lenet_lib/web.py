@@ -19,12 +19,13 @@ import torch
 
 from . import data
 from .models import ACTIVATIONS, RBF, SparseConv2d
+from .plans import NOTES_RUN
 
 ASSETS = Path(__file__).resolve().parent.parent / "web"
 # The page's files copied next to the weights; the book's page loads them from there.
 ASSET_FILES = ("lenet.js", "draw.js", "draw.css")
-# The notes' network the book uses throughout (chapters 07 and 08).
-NOTES_EXPERIMENT, NOTES_RUN = "optimizers", "adam-e100-s0"
+# The notes' network the book uses throughout (chapters 07 and 08): plans.NOTES_RUN, a run of
+NOTES_EXPERIMENT = "optimizers"
 # The paper's network: a named run of results/paper/, or None for the best one (`best_run`).
 PAPER_EXPERIMENT, PAPER_RUN = "paper", None
 # The MNIST test digits of the static figure (the first three of the test set).
@@ -190,19 +191,6 @@ def _build_finished(app, exception) -> None:
     logging.getLogger(__name__).info(f"lenet_lib.web: the draw page's files written to {out}")
 
 
-def _scripts_once(app, pagename, templatename, context, doctree) -> None:
-    """Each script once on a page. sphinx-thebe adds its settings (`const THEBE_JS_URL = ...`)
-    when the environment is read, and under jupyter-book 1.0.4 with Sphinx 7.4 every page then
-    lists them twice: the second is a SyntaxError in the console of every page of the book."""
-    seen, unique = set(), []
-    for js in context.get("script_files", []):
-        key = (str(js.filename or ""), tuple(sorted(js.attributes.items())))
-        if key not in seen:
-            seen.add(key)
-            unique.append(js)
-    context["script_files"] = unique
-
-
 def setup(app):
     """Sphinx extension: every HTML build of the book exports the draw page's files. The runs
     are set in `_config.yml` (sphinx.config): lenet_draw_notes_run (a run of
@@ -210,5 +198,4 @@ def setup(app):
     app.add_config_value("lenet_draw_notes_run", NOTES_RUN, "html", types=[str])
     app.add_config_value("lenet_draw_paper_run", "", "html", types=[str])
     app.connect("build-finished", _build_finished)
-    app.connect("html-page-context", _scripts_once)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -366,21 +366,16 @@ def test_chapter_07_says_which_runs_are_missing(tmp_path):
 
 
 def reproduce_threads() -> dict[str, int]:
-    """The thread count `make reproduce` gives each run (the first line that runs it)."""
+    """The thread count `make reproduce` gives each run: its recipe runs each experiment with
+    no flags but --jobs, so as plans.COMMITTED says (runner.committed)."""
     recipe = (ROOT / "Makefile").read_text().split("\nreproduce:")[1].split("\n\n")[0]
-    make_vars = dict(re.findall(r"^(\w+) [:?]?= (.*)$", (ROOT / "Makefile").read_text(), re.M))
     out = {}
     for line in recipe.splitlines()[1:]:
-        for _ in range(2):  # variables inside variables
-            line = re.sub(r"\$\((\w+)\)", lambda m: make_vars.get(m.group(1), ""), line)
-        m = re.search(r"\S*lenet run (\w+)(.*)", line)
-        assert m and "--threads" in line, line
-        rest = m.group(2).split()
-        opts = dict(zip(rest[::2], rest[1::2], strict=False))
-        seeds = tuple(int(s) for s in opts.get("--seeds", "0").split(","))
-        only = opts["--only"].split(",") if "--only" in opts else None
+        m = re.fullmatch(r"\t\$\(RUN\) (\w+) --jobs \$\(JOBS\)", line)
+        assert m, f"make reproduce: {line!r} is not `$(RUN) EXPERIMENT --jobs $(JOBS)`"
+        seeds, only, threads = runner.committed(m.group(1))
         for r in runner.plan(m.group(1), seeds, only=only):
-            out.setdefault(f"{m.group(1)}/{experiments.run_id(r)}", int(opts["--threads"]))
+            out[f"{m.group(1)}/{experiments.run_id(r)}"] = threads(experiments.run_id(r))
     return out
 
 
@@ -391,3 +386,15 @@ def test_make_reproduce_uses_the_thread_counts_of_the_committed_runs():
         for p in results.RESULTS.glob("*/*/params.json")
     }
     assert committed and {k: planned.get(k) for k in committed} == committed
+    assert set(planned) == set(committed), "make reproduce plans runs results/ does not hold"
+
+
+def test_flags_override_the_committed_runs():
+    seeds, only, threads = runner.committed("paper")
+    assert seeds == (0, 1, 2) and "sdlm-pooled-e20-s2" in only and "sdlm-e20-s1" not in only
+    assert (threads("sdlm-e20-s0"), threads("sdlm-pooled-e20-s0")) == (2, 1)
+    seeds, only, threads = runner.committed("paper", seeds=(1,), threads=3)
+    assert seeds == (1,) and only is None and threads("sdlm-e20-s0") == 3
+    assert runner.committed("paper", only=["sdlm-e20-s1"])[:2] == ((0, 1, 2), ["sdlm-e20-s1"])
+    seeds, only, threads = runner.committed("paper", quick=True)  # the tests' quick runs
+    assert (seeds, only, threads("sdlm-e20-s0")) == ((0,), None, 1)

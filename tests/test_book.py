@@ -1,11 +1,17 @@
 """lenet_lib.book: the figure style and glue inside and outside the book's build."""
 
 import io
+import json
+import os
+import re
+import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import matplotlib
 import matplotlib.pyplot as plt
+import pytest
 from IPython.core.pylabtools import print_figure
 from PIL import Image
 
@@ -109,3 +115,58 @@ def test_search_keeps_decimal_numbers_whole():
         "Table", "2", "88.23", "and", "0.95", "lenet_lib", "book",
     ]  # fmt: skip
     assert "splitQuery" in book.SPLIT_QUERY
+
+
+# --- a page's first call, and no import that changes anything ------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+# Every page the book executes: the notebooks, and the MyST text notebooks among its pages.
+PAGES = sorted(
+    [*ROOT.glob("chapters/*.ipynb"), *ROOT.glob("appendix/*.ipynb")]
+    + [p for p in ROOT.glob("*.md") if "kernelspec:" in p.read_text()[:2000]]
+)
+
+
+def _code_cells(path: Path) -> list[str]:
+    """The page's code cells but the launch set-up and the parameters, in order."""
+    if path.suffix == ".md":
+        return path.read_text().split("```{code-cell}")[1:]
+    skip = {"remove-cell", "parameters"}  # .ci/setup_cell.py, and papermill's cell
+    return [
+        "".join(c["source"])
+        for c in json.loads(path.read_text())["cells"]
+        if c["cell_type"] == "code" and not skip & set(c["metadata"].get("tags", []))
+    ]
+
+
+@pytest.mark.parametrize("path", PAGES, ids=lambda p: p.name)
+def test_every_executed_page_calls_start_in_its_imports_cell(path):
+    first = _code_cells(path)[0]
+    assert re.search(r"from lenet_lib\.book import .*\bstart\b", first), path.name
+    assert re.search(r"^start\(\)", first, re.M), f"{path.name}: call start() in its first cell"
+
+
+def test_importing_the_library_changes_nothing(tmp_path):
+    """No style applied and no build log touched by an import: `start()` does both."""
+    log = tmp_path / "reads.log"
+    code = (
+        "import matplotlib as mpl; before = dict(mpl.rcParams)\n"
+        "import lenet_lib, lenet_lib.book, lenet_lib.claims\n"
+        "import os; assert not os.path.exists(os.environ['LENET_READS_LOG'])\n"
+        "assert dict(mpl.rcParams) == before, 'an import changed the figure style'\n"
+        "lenet_lib.book.start()\n"
+        "assert os.path.exists(os.environ['LENET_READS_LOG'])\n"
+        "assert mpl.rcParams['figure.facecolor'] == 'white' and mpl.rcParams['font.size'] == 9\n"
+    )
+    env = os.environ | {"LENET_READS_LOG": str(log), "MPLBACKEND": "Agg"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_each_script_is_listed_once_on_a_page():
+    js = [SimpleNamespace(filename=f, attributes=a) for f, a in
+          [("a.js", {}), (None, {"body": "const THEBE_JS_URL = 1"}), ("a.js", {}),
+           (None, {"body": "const THEBE_JS_URL = 1"}), ("a.js", {"defer": "defer"})]]  # fmt: skip
+    context = {"script_files": js}
+    book._scripts_once(None, "intro", "page.html", context, None)
+    assert context["script_files"] == [js[0], js[1], js[4]]

@@ -54,7 +54,8 @@ def suggestions_parse(line: str) -> list[str]:
             ) from None
         if args.command == "run":
             only = args.only.split(",") if args.only else None
-            runner.plan(args.experiment, args.seeds, args.quick, only)
+            seeds, only, _ = runner.committed(args.experiment, args.seeds, only, None, args.quick)
+            runner.plan(args.experiment, seeds, args.quick, only)
         found.append(part)
     return found
 
@@ -441,7 +442,7 @@ def test_the_suggestion_check_can_fail():
     with pytest.raises(AssertionError, match="does not parse"):
         suggestions_parse("error: x: run `lenet run optimizers --results-dir` first")
     with pytest.raises(ValueError, match="unknown run id"):
-        suggestions_parse("error: x: run `lenet run optimizers --only adam-e100-s1` first")
+        suggestions_parse("error: x: run `lenet run optimizers --only adam-e100-s7` first")
     assert suggestions_parse("run `lenet run gap --seeds 1 --only sgd-lr1-b64-s1`") != []
 
 

@@ -34,16 +34,16 @@ def test_quick_runs_never_go_where_full_runs_live(tmp_path):
     assert not (tmp_path / "optimizers" / "sgd-e30-s3").exists()
 
 
-def test_tables_never_mix_protocols(quick, tmp_path):
+def test_tables_never_mix_quick_and_full_runs(quick, tmp_path):
     """A quick sgd-e30-s0 among the full seeds 1 and 2 would drag Table 2's mean down."""
     out, _ = quick
     mixed = tmp_path / "optimizers"
     shutil.copytree(COMMITTED / "optimizers", mixed)
     shutil.rmtree(mixed / "sgd-e30-s0")
     shutil.copytree(out / "optimizers" / "sgd-e30-s0", mixed / "sgd-e30-s0")
-    with pytest.raises(ValueError, match="mixes runs of different protocols in row.*sgd-e30"):
+    with pytest.raises(ValueError, match="mixes runs of different parameters in row.*sgd-e30"):
         load_results("optimizers", tmp_path)
-    load_results("optimizers", COMMITTED)  # one protocol a row: no error
+    load_results("optimizers", COMMITTED)  # one set of parameters a row: no error
 
 
 def notebook_done(path) -> bool:
