@@ -79,7 +79,7 @@ def view(t: pd.DataFrame) -> pd.DataFrame:
         return "" if pd.isna(x) else fmt.format(x)
 
     return pd.DataFrame({
-        "ladder": t["ladder"],
+        "ladder": t["ladder"].str.removeprefix("to the "),
         "rung": t["rung"],
         "test error (%)": [num(m) for m in t["mean"]],
         "95% interval": [f"{num(a)} to {num(b)}" if not pd.isna(a) else "" for a, b in
@@ -107,6 +107,9 @@ def figure(t: pd.DataFrame, paper=0.95, lush=0.82):
             if not pd.isna(r["mean"]):
                 ax.errorbar(r["mean"], i, xerr=[[r["mean"] - r["lo"]], [r["hi"] - r["mean"]]],
                             fmt="D", ms=5, capsize=3, color=colour, zorder=3)  # fmt: skip
+            else:  # at the axis' left edge, in axes coordinates
+                ax.text(0.01, i, f"not yet run ({r['seeds']} of 3 seeds)", fontsize=7,
+                        color="0.4", va="center", transform=ax.get_yaxis_transform())  # fmt: skip
         ax.axvline(paper, color="k", ls="--", lw=1, label=f"paper, as reported ({paper}%)")
         ax.axvline(lush, color="k", ls=":", lw=1, label=f"Lush's demo, as reported ({lush}%)")
         ax.set_yticks(y, part["rung"], fontsize=8)
@@ -114,9 +117,10 @@ def figure(t: pd.DataFrame, paper=0.95, lush=0.82):
         ax.set_title(f"From Lush's demo {name}", fontsize=9, loc="left")
         ax.grid(alpha=0.3, axis="x")
     axes = np.atleast_1d(axes)
-    axes[0].legend(fontsize=7, loc="lower right")
-    axes[-1].set_xlabel("test error (%): mean of the seeds with its 95% t-interval, and each seed")
-    fig.tight_layout()
+    axes[-1].set_xlabel("test error (%)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncols=2, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     return fig
 
 

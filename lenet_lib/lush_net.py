@@ -298,3 +298,14 @@ def compiled_step(arch: Arch = LUSH):
 
     inductor.cpp_wrapper = True
     return torch.compile(functools.partial(step, arch=arch), dynamic=False)
+
+
+def macs_per_update() -> int:
+    """Multiply-adds of one per-digit update as `step` computes it (C3 held full, 16 x 150):
+    the forward pass, each layer's weight gradient (as many again), and the gradient passed
+    back through the output layer, C5 and C3 (C1's input needs none). The S layers and the
+    squashing add a few thousand more, left out."""
+    layers = {"C1": 6 * 25 * 784, "C3": 16 * 150 * 100, "C5": 120 * 400, "output": 10 * 120}
+    forward = sum(layers.values())
+    back_to_inputs = layers["C3"] + layers["C5"] + layers["output"]
+    return 2 * forward + back_to_inputs

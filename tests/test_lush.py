@@ -275,3 +275,16 @@ def test_curvature_table(digits):
     assert list(table.index) == ["C1", "S2", "C3", "S4", "C5", "output"]
     assert table.loc[["C5", "output"], "median"].to_numpy() == pytest.approx([1, 1], rel=1e-4)
     assert table.loc["C1", "p95"] < 1 and table.loc["C3", "median"] < 1
+
+
+def test_the_step_costs_the_multiply_adds_counted(digits):
+    """lush_net.macs_per_update (the appendix's arithmetic per update) against torch's own
+    count of the step's matrix products."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    group = lush_net.Group([trained_a_little(0)])
+    X, y = digits[0][:1].squeeze(1).contiguous(), digits[1][:1]
+    rates = torch.full_like(group.flat, 1e-6)
+    with FlopCounterMode(display=False) as counter:
+        lush_net.step(group.flat, X, lush.targets(y).unsqueeze(2), rates)
+    assert counter.get_total_flops() == 2 * lush_net.macs_per_update()
