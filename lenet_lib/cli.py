@@ -255,7 +255,7 @@ def parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_params)
 
     r = sub.add_parser("run", help="run an experiment's training runs through papermill")
-    r.add_argument("experiment", type=_name, help="optimizers, capacity or paper")
+    r.add_argument("experiment", type=_name, help="an experiment of lenet_lib/plans.py, e.g. lush")
     r.add_argument(
         "--jobs", type=_positive, help="workers of the embedded cluster (default: one per CPU core)"
     )
