@@ -62,6 +62,7 @@ reproduce: data
 	$(RUN) paper --jobs $(JOBS)
 	$(RUN) paperadam --jobs $(JOBS)
 	$(RUN) lush --jobs $(JOBS)
+	$(RUN) ladder --jobs $(JOBS)
 
 clean:
 	rm -rf _build

@@ -125,17 +125,25 @@ def figure(t: pd.DataFrame, paper=0.95, lush=0.82):
 
 
 def headline(t: pd.DataFrame) -> str:
-    """The ladder in one sentence: which changes matter by their intervals (front page)."""
-    steps = t[t["diff"].notna() | (t["verdict"] == "not yet run")]
-    missing = int((t["verdict"] == "not yet run").sum())
-    if missing:
-        return f"{missing} of the ladder's {len(t)} rungs {'is' if missing == 1 else 'are'} not yet run"
-    matters = steps[steps["verdict"] == "matters"]
-    if matters.empty:
-        return (f"none of the {len(steps)} changes moves the test error by more than its seeds' "
-                "noise")  # fmt: skip
-    named = "; ".join(f"{r.rung.removeprefix('+ ')} ({r.diff:+.2f} points)"
-                      for r in matters.itertuples())  # fmt: skip
-    verb = "moves" if len(matters) == 1 else "move"
-    return (f"{len(matters)} of the {len(steps)} changes {verb} the test error by more than "
-            f"the seeds' noise: {named}")  # fmt: skip
+    """The ladders in one sentence: for each, which changes matter by their intervals, or how
+    many of its rungs are still to run (front page, chapter 09)."""
+    parts = []
+    for name, part in t.groupby("ladder", sort=False):
+        missing = int((part["verdict"] == "not yet run").sum())
+        if missing:
+            parts.append(f"the ladder {name} is not yet run ({missing} of its {len(part)} rungs)")
+            continue
+        steps = part[part["diff"].notna()]
+        matters = steps[steps["verdict"] == "matters"]
+        if matters.empty:
+            parts.append(f"{name}, none of its {len(steps)} changes moves the test error by more "
+                         "than the seeds' noise")  # fmt: skip
+            continue
+        named = [
+            f"{r.rung.removeprefix('+ ')} ({r.diff:+.2f} points)" for r in matters.itertuples()
+        ]
+        named = ", ".join(named[:-1]) + " and " + named[-1] if len(named) > 1 else named[0]
+        verb = "moves" if len(matters) == 1 else "move"
+        parts.append(f"{name}, {len(matters)} of its {len(steps)} changes {verb} the test error by "
+                     f"more than the seeds' noise: {named}")  # fmt: skip
+    return "; ".join(parts)

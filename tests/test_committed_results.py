@@ -50,11 +50,12 @@ def test_finished_runs_keep_only_what_is_read():
             assert not ckpt.exists(), f"{ckpt} is read by nothing: run `lenet prune`"
 
 
-def test_results_fit_in_20_mb():
+def test_results_fit_in_30_mb():
     # Small enough to clone in seconds and to travel with the working tree to a GPU machine;
-    # the weights of each run something reads (about 250 kB) are most of it.
+    # the weights of each run something reads (about 250 kB) are most of it. 20 MB until the
+    # ladder (issue 27), whose 27 runs keep theirs: about 7 MB more.
     size = sum(p.stat().st_size for p in results.RESULTS.rglob("*") if p.is_file())
-    assert size <= 20e6, f"results/ holds {size / 1e6:.1f} MB"
+    assert size <= 30e6, f"results/ holds {size / 1e6:.1f} MB"
 
 
 def test_every_run_names_a_commit_of_this_history():
