@@ -73,20 +73,23 @@ def table(results_dir=None, seeds=(0, 1, 2)) -> pd.DataFrame:
 
 
 def view(t: pd.DataFrame) -> pd.DataFrame:
-    """The table as the chapter prints it: numbers as text, one row a rung."""
+    """The table as the chapter prints it: one row a rung, each number with its interval."""
 
-    def num(x, fmt="{:.2f}"):
-        return "" if pd.isna(x) else fmt.format(x)
+    def with_interval(x, lo, hi, fmt):
+        if pd.isna(x):
+            return ""
+        return f"{fmt.format(x)} ({fmt.format(lo)} to {fmt.format(hi)})"
 
+    rows = zip(t["mean"], t["lo"], t["hi"], t["diff"], t["diff_lo"], t["diff_hi"], strict=True)
+    errors, changes = [], []
+    for m, lo, hi, d, dlo, dhi in rows:
+        errors.append(with_interval(m, lo, hi, "{:.2f}"))
+        changes.append(with_interval(d, dlo, dhi, "{:+.2f}"))
     return pd.DataFrame({
-        "ladder": t["ladder"].str.removeprefix("to the "),
+        "toward": t["ladder"].str.removeprefix("to the ").str.replace(r"'s? network$", "", regex=True),
         "rung": t["rung"],
-        "test error (%)": [num(m) for m in t["mean"]],
-        "95% interval": [f"{num(a)} to {num(b)}" if not pd.isna(a) else "" for a, b in
-                         zip(t["lo"], t["hi"], strict=True)],
-        "change": [num(d, "{:+.2f}") for d in t["diff"]],
-        "its interval": [f"{num(a, '{:+.2f}')} to {num(b, '{:+.2f}')}" if not pd.isna(a) else ""
-                         for a, b in zip(t["diff_lo"], t["diff_hi"], strict=True)],
+        "test error, % (95% interval)": errors,
+        "change (95% interval)": changes,
         "verdict": t["verdict"],
     })  # fmt: skip
 
