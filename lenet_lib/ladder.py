@@ -128,25 +128,31 @@ def figure(t: pd.DataFrame, paper=0.95, lush=0.82):
 
 
 def headline(t: pd.DataFrame) -> str:
-    """The ladders in one sentence: for each, which changes matter by their intervals, or how
-    many of its rungs are still to run (front page, chapter 09)."""
+    """The ladders in one sentence: for each, which of the changes measured so far matter by
+    their intervals, and how many rungs are still to run (front page, chapter 09)."""
     parts = []
     for name, part in t.groupby("ladder", sort=False):
         missing = int((part["verdict"] == "not yet run").sum())
-        if missing:
-            parts.append(f"the ladder {name} is not yet run ({missing} of its {len(part)} rungs)")
-            continue
         steps = part[part["diff"].notna()]
         matters = steps[steps["verdict"] == "matters"]
-        if matters.empty:
-            parts.append(f"{name}, none of its {len(steps)} changes moves the test error by more "
-                         "than the seeds' noise")  # fmt: skip
-            continue
-        named = [
-            f"{r.rung.removeprefix('+ ')} ({r.diff:+.2f} points)" for r in matters.itertuples()
-        ]
-        named = ", ".join(named[:-1]) + " and " + named[-1] if len(named) > 1 else named[0]
-        verb = "moves" if len(matters) == 1 else "move"
-        parts.append(f"{name}, {len(matters)} of its {len(steps)} changes {verb} the test error by "
-                     f"more than the seeds' noise: {named}")  # fmt: skip
+        of = (
+            f"of the {len(steps)} changes measured so far"
+            if missing
+            else f"of its {len(steps)} changes"
+        )
+        if steps.empty:
+            text = f"the ladder {name} is not yet run"
+        elif matters.empty:
+            text = f"{name}, none {of} moves the test error by more than the seeds' noise"
+        else:
+            named = [
+                f"{r.rung.removeprefix('+ ')} ({r.diff:+.2f} points)" for r in matters.itertuples()
+            ]
+            named = ", ".join(named[:-1]) + " and " + named[-1] if len(named) > 1 else named[0]
+            verb = "moves" if len(matters) == 1 else "move"
+            text = (f"{name}, {len(matters)} {of} {verb} the test error by more than the seeds' "
+                    f"noise: {named}")  # fmt: skip
+        if missing:
+            text += f" ({missing} of its {len(part)} rungs still to run)"
+        parts.append(text)
     return "; ".join(parts)

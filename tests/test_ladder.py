@@ -152,13 +152,19 @@ def test_the_ladder_table_reads_the_committed_runs():
 
 
 def test_the_headline_names_the_changes_that_matter():
-    t = pd.DataFrame({"ladder": ["to A"] * 3 + ["to B"] * 2, "rung": ["a", "+ b", "+ c", "a", "+ d"],
-                      "diff": [float("nan"), 0.3, -0.01, float("nan"), float("nan")],
-                      "verdict": ["", "matters", "not shown", "", "not yet run"]})  # fmt: skip
+    t = pd.DataFrame({"ladder": ["to A"] * 3 + ["to B"] * 3,
+                      "rung": ["a", "+ b", "+ c", "a", "+ d", "+ e"],
+                      "diff": [float("nan"), 0.3, -0.01, float("nan"), -0.2, float("nan")],
+                      "verdict": ["", "matters", "not shown", "", "not shown", "not yet run"]})  # fmt: skip
     assert ladder.headline(t) == (
         "to A, 1 of its 2 changes moves the test error by more than the seeds' noise: "
-        "b (+0.30 points); the ladder to B is not yet run (1 of its 2 rungs)"
+        "b (+0.30 points); to B, none of the 1 changes measured so far moves the test error by "
+        "more than the seeds' noise (1 of its 3 rungs still to run)"
     )
     t.loc[2, ["verdict", "diff"]] = ["matters", -0.2]
     assert ladder.headline(t).startswith("to A, 2 of its 2 changes move the test error by more "
                                          "than the seeds' noise: b (+0.30 points) and c (-0.20")  # fmt: skip
+    t.loc[4, ["verdict", "diff"]] = ["not yet run", float("nan")]
+    assert ladder.headline(t).endswith(
+        "the ladder to B is not yet run (2 of its 3 rungs still to run)"
+    )
