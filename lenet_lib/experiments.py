@@ -3,8 +3,9 @@
 A run is one execution of `chapters/06_training_run.ipynb` with the fields of a `Run` as its
 parameters; its folder `results/<experiment>/<run_id>/` holds the executed notebook,
 `params.json`, `metrics.csv`, `summary.json` and `checkpoint.pt`. The notebook calls
-`runfolder.train_run`, which calls `new_model`, `start_run` and `finish_run`; the runner (runner.py) executes the
-experiments' plans (plans.py); the chapters read the results back through results.py.
+`runfolder.train_run`, which calls `new_model`, `start_run` and `finish_run`; the runner
+(runner.py) executes the experiments' plans (plans.py); the chapters read the results back
+through results.py.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import data, io, lush, sdlm, train
+from . import data, io, lush, models, sdlm, train
 
 METRIC_COLUMNS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds"]
 
@@ -97,7 +98,6 @@ def _with_id(run: Run, rid: str) -> Run:
     return Run(**{**asdict(run), "run_id": rid})
 
 
-MODELS = ("notes", "paper", "lush", "mlp")  # mlp: chapter 04's fully connected network
 RUN_INITS = ("default", "pooled")  # the values of Run.init (models.INITS: LeNet5Paper's)
 SEED_MAX = 2**32 - 1  # torch takes seeds below 2**64; a margin for seed arithmetic
 
@@ -130,8 +130,8 @@ def _problems(run: Run) -> list[str]:
         run.optimizer, run.lr, run.epochs, run.batch_size, n_train or data.SPLIT_SIZES["train"],
         run.momentum, run.weight_decay, run.lr_gamma,
     )  # fmt: skip
-    if run.model not in MODELS:
-        problems.append(f"model must be one of {', '.join(MODELS)}, not {run.model!r}")
+    if run.model not in models.MODELS:  # lush.py registers "lush"; "mlp" is chapter 04's
+        problems.append(f"model must be one of {', '.join(models.MODELS)}, not {run.model!r}")
     if run.scaling not in data.TRANSFORMS:
         problems.append(f"scaling must be one of {sorted(data.TRANSFORMS)}, not {run.scaling!r}")
     if not train.is_number(run.width):
