@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JOBS ?= 2
 # `lenet run X` without flags makes the runs results/ holds, with their seeds and thread counts
-# (lenet_lib/plans.py, COMMITTED; tests/test_bad_inputs.py checks them against params.json).
+# (lenet_lib/runs/plans.py, COMMITTED; tests/test_bad_inputs.py checks them against params.json).
 RUN := $(BIN)/lenet run
 
 .PHONY: setup data book lab test lint browser reproduce clean

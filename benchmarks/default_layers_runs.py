@@ -1,6 +1,6 @@
 """Issue 17: keep the final numbers of the notes' network's runs before they are made again.
 
-The engine's fast layers (lenet_lib/models.py) round differently, so every committed run of
+The engine's fast layers (lenet_lib/nets/models.py) round differently, so every committed run of
 the notes' network was re-made with them; this writes one row per complete run of a results
 folder (the runs before, at the engine's commit before), which chapter 07 sets beside the
 re-made Table 2. Run it from a checkout of that commit:

@@ -21,7 +21,7 @@ import torch
 from paper_saturation import CACHE, LAYERS, cache_folder, paper_run, passes, probe_digits
 
 from lenet_lib import data, experiments, sdlm, train
-from lenet_lib.sdlm_net import Net
+from lenet_lib.nets.sdlm_net import Net
 
 
 def main():

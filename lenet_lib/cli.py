@@ -11,7 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
-from . import io
+from lenet_lib.base import io
 
 RESULTS = io.RESULTS  # <repo>/results, wherever LENET_DATA puts the data
 
@@ -23,7 +23,7 @@ def _fail(message: str, code: int = 1):
 
 
 def cmd_data(args):
-    from . import data
+    from lenet_lib.nets import data
 
     dest = data.fetch(args.root, force=args.force) if args.action == "fetch" else None
     status = data.verify(args.root)
@@ -48,7 +48,7 @@ def _print_table(df, fmt: str) -> None:
 
 
 def cmd_params(args):
-    from .models import build_model, layer_table
+    from lenet_lib.nets.models import build_model, layer_table
 
     table = layer_table(build_model(args.model))
     _print_table(table[["layer", "params", "connections"]] if args.format == "json" else table,
@@ -57,7 +57,7 @@ def cmd_params(args):
 
 
 def _seeds(text: str):
-    from .experiments import SEED_MAX
+    from lenet_lib.runs.experiments import SEED_MAX
 
     try:
         seeds = tuple(int(s) for s in text.split(","))
@@ -91,7 +91,7 @@ def _folder(text: str) -> str:
 
 def _name(text: str) -> str:
     """A run id or an experiment: a folder's name, never a path (`../paper/...`)."""
-    from .runfolder import check_name
+    from lenet_lib.runs.runfolder import check_name
 
     try:
         return check_name(text)
@@ -120,7 +120,7 @@ def _positive(text: str) -> int:
 
 
 def _device(text: str) -> str:
-    from . import train
+    from lenet_lib.nets import train
 
     problem = train.device_problem(text)
     if problem:
@@ -129,7 +129,7 @@ def _device(text: str) -> str:
 
 
 def cmd_run(args):
-    from . import runner
+    from lenet_lib.runs import runner
 
     if args.jobs is not None and args.jobs < 1:
         return _fail(f"--jobs must be at least 1, got {args.jobs}")
@@ -160,8 +160,8 @@ def cmd_run(args):
 
 
 def cmd_results(args):
-    from . import results
-    from .plans import EXPERIMENTS
+    from lenet_lib.runs import results
+    from lenet_lib.runs.plans import EXPERIMENTS
 
     if (
         args.experiment not in EXPERIMENTS
@@ -182,8 +182,8 @@ def cmd_results(args):
 
 
 def cmd_prune(args):
-    from . import runner
-    from .plans import EXPERIMENTS
+    from lenet_lib.runs import runner
+    from lenet_lib.runs.plans import EXPERIMENTS
 
     for experiment in args.experiments:
         if experiment not in EXPERIMENTS:  # never a folder's name: it decides what is kept
@@ -197,7 +197,7 @@ def cmd_prune(args):
 
 
 def cmd_bench(args):
-    from . import bench
+    from lenet_lib.runs import bench
 
     bench.check(args.images, args.batch_size, args.output)  # before minutes of timing
     bench.main(args.images, args.batch_size, fmt=args.format, output=args.output)
@@ -205,14 +205,14 @@ def cmd_bench(args):
 
 
 def cmd_predict(args):
-    from . import handwriting
+    from lenet_lib.book import handwriting
 
     run = args.run or handwriting.NOTES_RUN
     return handwriting.predict_cli(args.images, run=run, results_dir=args.results_dir)
 
 
 def cmd_lab(args):
-    from . import data
+    from lenet_lib.nets import data
 
     data.fetch()  # the chapters read MNIST
     kernels = Path(sys.prefix, "share", "jupyter", "kernels")
@@ -227,7 +227,7 @@ def cmd_lab(args):
 
 
 def cmd_export_web(args):
-    from . import web
+    from lenet_lib.book import web
 
     for path in web.export(args.outdir, args.notes_run or web.NOTES_RUN, args.paper_run or None):
         print(path)
@@ -235,7 +235,9 @@ def cmd_export_web(args):
 
 
 def parser() -> argparse.ArgumentParser:
-    from . import data  # here, not at the top: a bad LENET_DATA is then an error of main()
+    from lenet_lib.nets import (
+        data,  # here, not at the top: a bad LENET_DATA is then an error of main()
+    )
 
     p = argparse.ArgumentParser(prog="lenet", description="The LeNet-5 companion's tools.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -255,7 +257,9 @@ def parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_params)
 
     r = sub.add_parser("run", help="run an experiment's training runs through papermill")
-    r.add_argument("experiment", type=_name, help="an experiment of lenet_lib/plans.py, e.g. lush")
+    r.add_argument(
+        "experiment", type=_name, help="an experiment of lenet_lib/runs/plans.py, e.g. lush"
+    )
     r.add_argument(
         "--jobs", type=_positive, help="workers of the embedded cluster (default: one per CPU core)"
     )

@@ -20,7 +20,7 @@ from conftest import ROOT, training_notebook
 from test_hostile import suggestions_parse
 
 from lenet_lib import data, experiments, io, plans, results, runner, train
-from lenet_lib.experiments import Run
+from lenet_lib.runs.experiments import Run
 
 LENET = Path(sys.executable).parent / "lenet"
 

@@ -1,4 +1,4 @@
-"""Fitting the generalization law (lenet_lib/capacity.py)."""
+"""Fitting the generalization law (lenet_lib/nets/capacity.py)."""
 
 import numpy as np
 import pytest

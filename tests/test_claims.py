@@ -1,4 +1,4 @@
-"""The claims as data and the one function that decides every verdict (lenet_lib.claims)."""
+"""The claims as data and the one function that decides every verdict (lenet_lib.book.claims)."""
 
 import json
 import math
@@ -10,7 +10,7 @@ import pytest
 from myst_parser.mdit_to_docutils.base import default_slugify
 
 from lenet_lib import claims
-from lenet_lib.claims import APPROX, FAILS, HOLDS, UNCHECKABLE, decide
+from lenet_lib.book.claims import APPROX, FAILS, HOLDS, UNCHECKABLE, decide
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,6 +1,6 @@
 """Dask as the runner's engine: a real `dask scheduler` and two `dask worker` processes on this
 machine, one of them killed mid-run, give the runs of the embedded cluster (issue 13;
-lenet_lib/runner.py, worker.py)."""
+lenet_lib/runs/runner.py, worker.py)."""
 
 import json
 import os
@@ -16,7 +16,7 @@ import pytest
 from conftest import ROOT
 
 from lenet_lib import experiments, plans
-from lenet_lib.results import load_metrics
+from lenet_lib.runs.results import load_metrics
 
 DASK = Path(sys.executable).parent / "dask"
 METRICS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc"]

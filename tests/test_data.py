@@ -1,4 +1,4 @@
-"""Fetching, verifying, loading and preprocessing MNIST (lenet_lib/data.py)."""
+"""Fetching, verifying, loading and preprocessing MNIST (lenet_lib/nets/data.py)."""
 
 import subprocess
 import sys

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lenet_lib import cli
-from lenet_lib.plans import EXPERIMENTS
+from lenet_lib.runs.plans import EXPERIMENTS
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE = re.compile(r"```[^\n]*\n(.*?)```|`([^`\n]+)`", re.S)

@@ -1,5 +1,5 @@
 """The training engine's speed-ups change nothing of the arithmetic (issue 17): each is checked
-bit for bit against the plain way it replaces (lenet_lib/models.py, train.py)."""
+bit for bit against the plain way it replaces (lenet_lib/nets/models.py, train.py)."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""The front page (intro.md) and its scorecard (lenet_lib.scorecard): a short abstract whose
+"""The front page (intro.md) and its scorecard (lenet_lib.book.scorecard): a short abstract whose
 numbers all come from claims, the scorecard figure, the tally, and no claims table there."""
 
 import re
@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 from lenet_lib import claims, scorecard  # noqa: E402
-from lenet_lib.claims import APPROX, FAILS, HOLDS, UNCHECKABLE, Verdict, decide  # noqa: E402
+from lenet_lib.book.claims import APPROX, FAILS, HOLDS, UNCHECKABLE, Verdict, decide  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 INTRO = (ROOT / "intro.md").read_text()
@@ -108,7 +108,7 @@ def test_front_numbers_are_bare_numbers():
     """A row that notes its direction in `ours` ("98.96 (ours 10.73 points higher)") gives the
     front page its number alone, which the page follows with a unit."""
     from lenet_lib import scorecard
-    from lenet_lib.verdicts import FAILS, Verdict
+    from lenet_lib.base.verdicts import FAILS, Verdict
 
     cid = "table2_sgd30"
     v = Verdict(cid, FAILS, "98.96 (ours 10.73 points higher)", "88.23", "", "", value=98.96)

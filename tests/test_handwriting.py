@@ -11,7 +11,7 @@ from conftest import ROOT
 from PIL import Image
 
 from lenet_lib import digits, handwriting, results
-from lenet_lib.models import LeNet5Paper
+from lenet_lib.nets.models import LeNet5Paper
 
 
 def complete_run() -> str:

@@ -24,7 +24,7 @@ from conftest import ROOT, training_notebook
 from PIL import Image
 
 from lenet_lib import cli, cluster, results, runner, web
-from lenet_lib.plans import EXPERIMENTS
+from lenet_lib.runs.plans import EXPERIMENTS
 
 LENET = Path(sys.executable).parent / "lenet"
 DASK = Path(sys.executable).parent / "dask"

@@ -1,4 +1,4 @@
-"""The book re-executes a chapter whose inputs changed (lenet_lib/inputs.py)."""
+"""The book re-executes a chapter whose inputs changed (lenet_lib/base/inputs.py)."""
 
 import json
 import os

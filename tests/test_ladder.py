@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lenet_lib import data, experiments, ladder, lush, lush_net, plans, train
-from lenet_lib.results import load_results
+from lenet_lib.runs.results import load_results
 
 ARCHS = ["", "relu", "relu+maxpool", "relu+maxpool+fullc3", "relu+maxpool+fullc3+ce", "ce"]
 

@@ -1,4 +1,4 @@
-"""Lush's LeNet-5 demo (lenet_lib/lush.py): the network, its initialisation, input coding and
+"""Lush's LeNet-5 demo (lenet_lib/nets/lush.py): the network, its initialisation, input coding and
 loss as read from Lush's sources; the hand-written step against autograd; Lush's curvature
 against the paper network's recursion (sdlm_net.py, written and tested apart) and the exact
 Gauss-Newton diagonal against BackPACK; the step rule in train.fit (resume equals an

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from lenet_lib import cli, data
-from lenet_lib.models import (
+from lenet_lib.nets.models import (
     C3_TABLE,
     LeNet5,
     LeNet5Paper,
@@ -175,7 +175,7 @@ def test_cli_params_notes(capsys):
 
 
 def test_mlp_baseline_counts_and_shapes():
-    from lenet_lib.models import MLP, build_model
+    from lenet_lib.nets.models import MLP, build_model
 
     net = build_model("mlp")
     assert isinstance(net, MLP)

@@ -1,4 +1,4 @@
-"""The book's tables and figures (lenet_lib.plots)."""
+"""The book's tables and figures (lenet_lib.book.plots)."""
 
 import matplotlib
 

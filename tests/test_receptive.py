@@ -1,4 +1,4 @@
-"""Shifts, receptive fields and the threshold subsampling of lenet_lib.receptive, on real
+"""Shifts, receptive fields and the threshold subsampling of lenet_lib.nets.receptive, on real
 digits and the untrained paper network."""
 
 import itertools
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from lenet_lib import data, receptive
-from lenet_lib.models import LeNet5, LeNet5Paper, c3_connections, scaled_tanh
+from lenet_lib.nets.models import LeNet5, LeNet5Paper, c3_connections, scaled_tanh
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from lenet_lib import report
-from lenet_lib.results import load_metrics, load_results
+from lenet_lib.runs.results import load_metrics, load_results
 
 
 def rows(values: dict) -> pd.DataFrame:
@@ -118,7 +118,7 @@ def test_paired_rows_set_each_row_made_two_ways_side_by_side():
 
 
 def test_the_committed_gpu_runs_are_table2_in_full():
-    from lenet_lib.results import load_benchmark
+    from lenet_lib.runs.results import load_benchmark
 
     gpu = load_benchmark("gpu_table2")
     for started, runs in gpu.groupby("started"):  # one timing

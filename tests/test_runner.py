@@ -1,4 +1,4 @@
-"""The papermill runner, end to end on small subsets of the real data (lenet_lib/runner.py,
+"""The papermill runner, end to end on small subsets of the real data (lenet_lib/runs/runner.py,
 experiments.py, results.py)."""
 
 import json
@@ -14,8 +14,8 @@ import torch
 from conftest import ROOT, training_notebook
 
 from lenet_lib import experiments, io, plans, runner, worker
-from lenet_lib.experiments import Run
-from lenet_lib.results import load_benchmark, load_metrics, load_results
+from lenet_lib.runs.experiments import Run
+from lenet_lib.runs.results import load_benchmark, load_metrics, load_results
 
 
 def lenet(*args, timeout=900):

@@ -1,5 +1,5 @@
 """What the runner must never count as done, mix, hide or leave behind (issue 16: results that
-end up wrong, and the runner; lenet_lib/runner.py, worker.py, results.py, cli.py)."""
+end up wrong, and the runner; lenet_lib/runs/runner.py, worker.py, results.py, cli.py)."""
 
 import json
 import os
@@ -16,8 +16,8 @@ import pytest
 from conftest import ROOT, lenet
 
 from lenet_lib import runner
-from lenet_lib.experiments import Run
-from lenet_lib.results import load_results
+from lenet_lib.runs.experiments import Run
+from lenet_lib.runs.results import load_results
 
 COMMITTED = ROOT / "results"
 

@@ -1,4 +1,4 @@
-"""The paper's training procedure (lenet_lib/sdlm.py, sdlm_net.py): the hand-written forward,
+"""The paper's training procedure (lenet_lib/nets/sdlm.py, sdlm_net.py): the hand-written forward,
 gradient and curvature against autograd and torch.func on the real LeNet5Paper, the schedule,
 and SDLM as a step rule of train.fit (resume equals an uninterrupted run). Real MNIST, small
 sizes."""
@@ -10,7 +10,7 @@ import torch
 from torch.func import functional_call, hessian, jacrev
 
 from lenet_lib import data, experiments, models, sdlm, train
-from lenet_lib.sdlm_net import NAMES, A, Net
+from lenet_lib.nets.sdlm_net import NAMES, A, Net
 
 
 def fit(model, X, y, X_test, y_test, checkpoint=None, optimizer="sdlm", lr=5e-4, epochs=1, seed=0):

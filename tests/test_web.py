@@ -181,7 +181,7 @@ def strokes_of(x: np.ndarray, digit: int) -> list[list[tuple[float, float]]]:
 @pytest.fixture(scope="module")
 def built_page(tmp_path_factory):
     """A book of the draw page alone, built by jupyter-book with the project's _config.yml
-    (so with lenet_lib.web): the whole book takes minutes, this one seconds."""
+    (so with lenet_lib.book.web): the whole book takes minutes, this one seconds."""
     book = tmp_path_factory.mktemp("book")
     (book / "chapters").mkdir()
     for name in ("_config.yml", "references.bib"):

@@ -20,7 +20,7 @@
     return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
   }
 
-  /* A base64 string of little-endian float32 values (lenet_lib.web.export_json). */
+  /* A base64 string of little-endian float32 values (lenet_lib.book.web.export_json). */
   function decodeFloats(b64) {
     let bytes;
     if (typeof atob === "function") {
@@ -42,11 +42,11 @@
     return net;
   }
 
-  // ---- the input: lenet_lib.data.prepare ----
+  // ---- the input: lenet_lib.nets.data.prepare ----
 
   /* A 28x28 uint8 digit scaled as the network was trained and padded to 32x32 with the
    * background (data.prepare). Both scalings are linear in the grey level v, so `input`, as
-   * lenet_lib.web exports it from data.prepare, gives them: background + v/255 (ink - background). */
+   * lenet_lib.book.web exports it from data.prepare, gives them: background + v/255 (ink - background). */
   function prepare(digit, input) {
     const { background, ink } = input;
     const out = new Float64Array(32 * 32).fill(background);
@@ -58,7 +58,7 @@
     return out;
   }
 
-  // ---- the layers: lenet_lib.models ----
+  // ---- the layers: lenet_lib.nets.models ----
 
   const ACTIVATIONS = {
     relu: (a) => (a > 0 ? a : 0),
@@ -162,7 +162,7 @@
     return { digit: z.indexOf(m), probabilities: e.map((v) => v / total) };
   }
 
-  // ---- the normalization: lenet_lib.handwriting.ink_bright and lenet_lib.digits.normalize ----
+  // ---- the normalization: lenet_lib.book.handwriting.ink_bright and lenet_lib.nets.digits.normalize ----
 
   const MIN_CONTRAST = 0.25; // handwriting.MIN_CONTRAST
   const NOISE_FLOOR = 0.1; // handwriting.NOISE_FLOOR

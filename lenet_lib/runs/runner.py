@@ -17,10 +17,13 @@ import uuid
 from contextlib import ExitStack
 from pathlib import Path
 
-from . import data, io, runfolder, train
+from lenet_lib.base import io
+from lenet_lib.base.io import Lock
+from lenet_lib.nets import data, train
+
+from . import runfolder
 from .cluster import Dask, Here
 from .experiments import Run, run_id
-from .io import Lock
 from .plans import COMMITTED, EXPERIMENTS, WEIGHTS_READ, Committed
 from .runfolder import is_complete as _complete
 from .runfolder import stored_run as _stored_run

@@ -11,8 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from . import verdicts
-from .results import load_results, row_id
+from lenet_lib.base import verdicts
+from lenet_lib.runs.results import load_results, row_id
 
 LUSH = ("lush", "lush-e30", "Lush's demo (LeCun and Bottou's code)")
 # (ladder, experiment, row of the plan, what the rung changes from the one before)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 
+from lenet_lib.base.verdicts import APPROX, FAILS, HOLDS, UNCHECKABLE, Verdict, _fmt
+
 from .claims import CLAIMS, CLAIMS_BY_ID, VERDICT_MARK, Claim
-from .verdicts import APPROX, FAILS, HOLDS, UNCHECKABLE, Verdict, _fmt
 
 # Colour-blind-safe (Okabe and Ito) and doubled by a marker and a word, so that no verdict
 # rests on colour alone.

@@ -18,7 +18,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import data, io, lush, models, sdlm, train
+from lenet_lib.base import io
+from lenet_lib.nets import data, lush, models, sdlm, train
 
 METRIC_COLUMNS = ["epoch", "train_loss", "train_acc", "test_loss", "test_acc", "seconds"]
 

@@ -7,8 +7,9 @@ import itertools
 import numpy as np
 import pandas as pd
 
+from lenet_lib.base.verdicts import standard_error, welch_df
+
 from .models import LeNet5, layer_table
-from .verdicts import standard_error, welch_df
 
 
 def n_params(width: float) -> int:

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
-from .inputs import LOG_VAR, record_read
-from .notes import NOTES_TABLE1, NOTES_TABLE2, NOTES_TABLE_I, PAPER  # noqa: F401 (re-exported)
-from .verdicts import (  # noqa: F401 (re-exported: chapters use claims.X)
+from lenet_lib.base.inputs import LOG_VAR, record_read
+from lenet_lib.base.notes import NOTES_TABLE1, NOTES_TABLE2, NOTES_TABLE_I, PAPER  # noqa: F401 (re-exported)
+from lenet_lib.base.verdicts import (  # noqa: F401 (re-exported: chapters use claims.X)
     APPROX,
     FAILS,
     HOLDS,
@@ -45,7 +45,7 @@ from .verdicts import (  # noqa: F401 (re-exported: chapters use claims.X)
     within_se,
     within_tol,
 )
-from .verdicts import decide as _decide
+from lenet_lib.base.verdicts import decide as _decide
 
 # Who makes a claim, by a claim's `source`: the notes, the paper, or Yadav & Bottou's run of
 # Lush's LeNet-5 demo (QMNIST, 2019).
@@ -110,7 +110,7 @@ def criterion(row: dict, claim_id: str = "") -> Criterion:
         )
         raise ValueError(
             f"{where}: bad {kind} criterion {row}: {e}. Its parameters (with their defaults): "
-            f"{params}; lenet_lib/verdicts.py, class {cls.__name__}, says what each means"
+            f"{params}; lenet_lib/base/verdicts.py, class {cls.__name__}, says what each means"
         ) from None
 
 
@@ -296,7 +296,7 @@ def decide(
     parameters are those of `verdicts.decide`, `notes` defaulting to the claim's number."""
     if isinstance(claim, str):
         if claim not in CLAIMS_BY_ID:
-            raise KeyError(f"no claim {claim!r}: see lenet_lib/claims.toml for the ids")
+            raise KeyError(f"no claim {claim!r}: see lenet_lib/book/claims.toml for the ids")
         claim = CLAIMS_BY_ID[claim]
     if isinstance(claim, Criterion):
         return _decide(claim, ours, notes, se=se, ci=ci, df=df, fmt=fmt)
@@ -314,7 +314,7 @@ def _glue(key: str, value) -> None:
     Prefers `lenet_lib.book.glue` where it exists; this fallback is private.
     """
     try:
-        from .book import glue  # type: ignore[attr-defined]
+        from .page import glue  # type: ignore[attr-defined]
     except ImportError:
         from IPython import get_ipython
 

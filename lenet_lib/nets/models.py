@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lenet_lib.base.notes import digit_bitmaps  # the paper's RBF centres
+
 from . import data
-from .notes import digit_bitmaps  # the paper's RBF centres
 
 # Table I of the paper: which S2 maps (rows) feed each C3 map (columns).
 C3_TABLE = [

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import data, digits
-from .plans import NOTES_RUN
+from lenet_lib.nets import data, digits
+from lenet_lib.runs.plans import NOTES_RUN
 
 # An image has ink if some pixel differs from the background by at least this share of the
 # full range (0 to 255); below it the image is taken as blank paper.
@@ -118,7 +118,7 @@ def predict_cli(paths, run: str = NOTES_RUN, results_dir=None) -> int:
     holds no ink gets an `error: FILE: REASON` line on stderr and the others are still
     classified. Returns 0 if every file was classified, else 1.
     """
-    from . import results
+    from lenet_lib.runs import results
 
     model = results.load_model(run, results_dir=results_dir or results.RESULTS)
     failed = 0
@@ -233,7 +233,7 @@ def measure_runs(runs, X_test, y_test, X_new, y_new, results_dir=None):
     commonest error (the handwriting chapter, 08)."""
     import pandas as pd
 
-    from .results import RESULTS, load_model
+    from lenet_lib.runs.results import RESULTS, load_model
 
     out = []
     for r in runs.itertuples():
@@ -258,7 +258,7 @@ def committed_answers(experiments, X: torch.Tensor, results_dir=None):
     rank among MNIST's own errors, 08)."""
     import pandas as pd
 
-    from .results import RESULTS, load_model, load_results
+    from lenet_lib.runs.results import RESULTS, load_model, load_results
 
     out = {}
     for e in experiments:

@@ -20,7 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import data, io, plans, train
+from lenet_lib.base import io
+from lenet_lib.nets import data, train
+
+from . import plans
 
 WARMUP = 20  # batches run before the clock starts (first calls allocate and plan)
 MIN_BATCHES = 10  # batches timed at least: fewer time the clock more than the training

@@ -12,9 +12,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import io, runfolder
+from lenet_lib.base import io
+from lenet_lib.base.inputs import record_read
+
+from . import runfolder
 from .experiments import Run, new_model
-from .inputs import record_read
 from .runfolder import SUMMARY_KEYS  # noqa: F401 (what a complete run's summary holds)
 
 RESULTS = io.RESULTS
@@ -135,7 +137,7 @@ def load_model(run_id: str, experiment: str = "optimizers", results_dir=RESULTS)
     if expected is None:
         raise io.CheckpointError(
             f"{summary} records no weights_sha256, so the weights cannot be checked: if you "
-            f"trust them, record it with lenet_lib.io.record_weights_sha256('{run_dir}')"
+            f"trust them, record it with lenet_lib.base.io.record_weights_sha256('{run_dir}')"
         )
     if "model" not in state or io.weights_sha256(state["model"]) != expected:
         raise io.CheckpointError(

@@ -28,7 +28,7 @@ def start() -> None:
     """The first call of every page the book executes (its imports cell): the book's figure
     style and, inside a book build, the mark that the page executed rather than came from the
     execution cache (`inputs.mark_started`)."""
-    from .inputs import mark_started
+    from lenet_lib.base.inputs import mark_started
 
     mark_started()
     use_style()

@@ -18,7 +18,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import data, io, train
+from lenet_lib.base import io
+from lenet_lib.nets import data, train
+
 from .experiments import (
     METRIC_COLUMNS,
     Run,

@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 from filelock import FileLock, Timeout
 
-from . import __version__
+from lenet_lib import __version__
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # The committed results, which the book reads. Not moved by LENET_DATA (that is the data).
 RESULTS = ROOT / "results"
 

@@ -16,7 +16,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from . import cuda_graphs, data, io, lush, sdlm
+from lenet_lib.base import io
+
+from . import cuda_graphs, data, lush, sdlm
 from .cuda_graphs import cuda_graphs_wanted  # noqa: F401 (fit's switch, tested here)
 from .models import build_model
 

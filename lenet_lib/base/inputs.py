@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 LOG_VAR = "LENET_READS_LOG"  # set by the extension while a chapter executes
-LIBRARY = Path(__file__).resolve().parent
+LIBRARY = Path(__file__).resolve().parents[1]  # all of lenet_lib/
 _SKIP = {"__pycache__", ".ipynb_checkpoints"}
 
 
@@ -145,7 +145,7 @@ def _outdated(app, env, added, changed, removed):
     state.save()
     if not stale:
         return []
-    _log().info(f"[lenet_lib.inputs] inputs changed or unrecorded: {', '.join(stale)}")
+    _log().info(f"[lenet_lib.base.inputs] inputs changed or unrecorded: {', '.join(stale)}")
     # Every other page is re-read too (from the cache: seconds), so that pages pasting another
     # page's glued values (the introduction, the claims page) are written with the new values.
     return sorted(env.found_docs)

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import nbformat
 
-from . import io
+from lenet_lib.base import io
+
 from .experiments import Run, run_id
 
 NOTEBOOK = io.ROOT / "chapters" / "06_training_run.ipynb"

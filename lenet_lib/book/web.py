@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import data
-from .models import ACTIVATIONS, RBF, SparseConv2d
-from .plans import NOTES_RUN
+from lenet_lib.nets import data
+from lenet_lib.nets.models import ACTIVATIONS, RBF, SparseConv2d
+from lenet_lib.runs.plans import NOTES_RUN
 
-ASSETS = Path(__file__).resolve().parent.parent / "web"
+ASSETS = Path(__file__).resolve().parents[2] / "web"
 # The page's files copied next to the weights; the book's page loads them from there.
 ASSET_FILES = ("lenet.js", "draw.js", "draw.css")
 # The notes' network the book uses throughout (chapters 07 and 08): plans.NOTES_RUN, a run of
@@ -36,7 +36,7 @@ def best_run(experiment: str = PAPER_EXPERIMENT, results_dir=None, optimizer: st
     """The complete run of `experiment` trained with `optimizer` (or a variant of it, such as
     sdlm-exact) with the highest test accuracy; a tie goes to the first run id in alphabetical
     order. The draw page (10) shows the paper's network so."""
-    from . import results
+    from lenet_lib.runs import results
 
     df = results.load_results(experiment, results_dir=results_dir or results.RESULTS)
     df = df[df["optimizer"].str.startswith(optimizer)]
@@ -57,7 +57,8 @@ def network_json(model, run_id: str, experiment: str, results_dir=None) -> dict:
     """One trained model as the page reads it: its layers' tensors, its activation, pooling,
     C3 table and output head, the input scaling as background and ink values, and the run's
     id and test accuracy. Raises ValueError for a model the page cannot run (28x28 input)."""
-    from . import io, results
+    from lenet_lib.base import io
+    from lenet_lib.runs import results
 
     if model.in_size != 32:
         raise ValueError(f"run {run_id}: the page runs 32x32-input networks, not {model.in_size}")
@@ -103,7 +104,7 @@ def network_json(model, run_id: str, experiment: str, results_dir=None) -> dict:
 def load_networks(notes_run: str = NOTES_RUN, paper_run: str | None = PAPER_RUN, results_dir=None):
     """The two trained models of the page, {'notes': (model, run id), 'paper': (...)};
     `paper_run` None takes the best paper run (`best_run`)."""
-    from . import results
+    from lenet_lib.runs import results
 
     results_dir = results_dir or results.RESULTS
     paper_run = paper_run or best_run(PAPER_EXPERIMENT, results_dir)
@@ -156,7 +157,7 @@ def export(outdir, notes_run: str = NOTES_RUN, paper_run: str | None = PAPER_RUN
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from . import io
+    from lenet_lib.base import io
 
     networks = load_networks(notes_run, paper_run, results_dir)
     payload = {
@@ -188,7 +189,7 @@ def _build_finished(app, exception) -> None:
     export(out, cfg.lenet_draw_notes_run, cfg.lenet_draw_paper_run or None)
     from sphinx.util import logging
 
-    logging.getLogger(__name__).info(f"lenet_lib.web: the draw page's files written to {out}")
+    logging.getLogger(__name__).info(f"lenet_lib.book.web: the draw page's files written to {out}")
 
 
 def setup(app):

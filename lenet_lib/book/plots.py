@@ -6,7 +6,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import book
+from . import page
 
 
 def digit_grid(images, titles=None, ncols=10, size=1.0, cmap="gray_r"):
@@ -119,11 +119,11 @@ def feature_maps(maps, ncols=None, size=1.2, cmap="RdBu_r", titles=None):
 
 def glue_figure(name: str, fig) -> None:
     """Glue `fig` under `name` for a `{glue:figure}` and close it, so that in the book it shows
-    only there (outside the build `book.glue` shows it in place). The background is made opaque
+    only there (outside the build `page.glue` shows it in place). The background is made opaque
     white: the inline backend draws it transparent, which a dark theme turns unreadable."""
     fig.patch.set_facecolor("white")
     fig.patch.set_alpha(1.0)
-    book.glue(name, fig, display=False)
+    page.glue(name, fig, display=False)
     plt.close(fig)
 
 
@@ -197,7 +197,7 @@ def squashing(x):
     S; then S beside tanh(x) = 2S(2x) - 1, the notes' 2S(x) - 1 and the paper's scaled tanh."""
     import torch
 
-    from .models import scaled_tanh
+    from lenet_lib.nets.models import scaled_tanh
 
     S = 1 / (1 + np.exp(-x))
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))

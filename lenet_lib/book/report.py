@@ -8,10 +8,10 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from .notes import CHOICES, NOTES_TABLE2, PAPER
-from .results import load_metrics, row_id, summarise
-from .sdlm import INIT
-from .verdicts import FAILS, HOLDS, decide, standard_error, within_se
+from lenet_lib.base.notes import CHOICES, NOTES_TABLE2, PAPER
+from lenet_lib.base.verdicts import FAILS, HOLDS, decide, standard_error, within_se
+from lenet_lib.nets.sdlm import INIT
+from lenet_lib.runs.results import load_metrics, row_id, summarise
 
 
 def styled(df: pd.DataFrame, caption: str, precision: int = 2, formats: dict | None = None):

@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from . import io
-from .inputs import record_read
+from lenet_lib.base import io
+from lenet_lib.base.inputs import record_read
 
 # Images in each split: the largest subset a run can ask for.
 SPLIT_SIZES = {"train": 60000, "test": 10000}
