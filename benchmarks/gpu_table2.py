@@ -72,7 +72,7 @@ STARTUP = {
     "torch + CUDA context": "import torch; torch.zeros(1, device='cuda')",
     "import torchvision": "import torch, torchvision",
     "run notebook imports": "import pandas, torch; from lenet_lib import data, experiments, "
-    "models, plots, train; from lenet_lib.book import glue",
+    "models, plots, train; from lenet_lib import glue",
     "imports + data on the GPU": "import torch; from lenet_lib import data, experiments, models, "
     "plots, train; data.load_run_data(device='cuda')",
 }

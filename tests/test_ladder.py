@@ -4,6 +4,7 @@ exact Gauss-Newton diagonal where they must agree; the training changes (order, 
 and the plan's rungs. Real MNIST, small sizes."""
 
 import math
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -98,8 +99,10 @@ def test_rung_networks():
 
 def test_the_ladder_plan():
     runs = plans.ladder_runs(seeds=(0, 1, 2))
-    assert len(runs) == 27 and {r.experiment for r in runs} == {"ladder"}
+    assert len(runs) == 33 and {r.experiment for r in runs} == {"ladder"}
     by_id = {experiments.run_id(r): r for r in runs}
+    side = by_id["notes4-ce-lr3e-05-e30-s2"]  # beside the ladder: another rate, nothing else
+    assert replace(side, lr=1e-4) == by_id["notes4-ce-e30-s2"]
     sched = by_id["paper4-schedule-e20-s1"]
     assert (sched.epochs, sched.scaling, sched.init, sched.changes, sched.seed) == (
         20, "paper", "sqrt", "shuffle+schedule", 1

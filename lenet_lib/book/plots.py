@@ -1,5 +1,5 @@
 """Figures and tables shared by the chapters. Each figure function returns a matplotlib Figure,
-drawn in the book's style (`lenet.mplstyle`, applied by `book.start()`)."""
+drawn in the book's style (`lenet.mplstyle`, applied by `page.start()`)."""
 
 from __future__ import annotations
 
