@@ -160,14 +160,32 @@ def test_the_headline_names_the_changes_that_matter():
                       "diff": [float("nan"), 0.3, -0.01, float("nan"), -0.2, float("nan")],
                       "verdict": ["", "matters", "not shown", "", "not shown", "not yet run"]})  # fmt: skip
     assert ladder.headline(t) == (
-        "to A, 1 of its 2 changes moves the test error by more than the seeds' noise: "
-        "b (+0.30 points); to B, none of the 1 changes measured so far moves the test error by "
-        "more than the seeds' noise (1 of its 3 rungs still to run)"
+        "to A, b (+0.30 points); to B, none; the other 2 changes do not show (1 rung still to run)"
     )
     t.loc[2, ["verdict", "diff"]] = ["matters", -0.2]
-    assert ladder.headline(t).startswith("to A, 2 of its 2 changes move the test error by more "
-                                         "than the seeds' noise: b (+0.30 points) and c (-0.20")  # fmt: skip
-    t.loc[4, ["verdict", "diff"]] = ["not yet run", float("nan")]
-    assert ladder.headline(t).endswith(
-        "the ladder to B is not yet run (2 of its 3 rungs still to run)"
+    assert ladder.headline(t).startswith("to A, b (+0.30 points) and c (-0.20); to B, none;")
+    t.loc[4, ["verdict", "diff"]] = ["matters", -0.25]
+    t.loc[5, ["verdict", "diff"]] = ["not shown", 0.01]
+    assert ladder.headline(t) == (
+        "to A, b (+0.30 points) and c (-0.20); to B, d (-0.25 points); the other change does not "
+        "show"
+    )
+
+
+def test_the_rate_check_sets_each_rate_against_the_rung_before():
+    """Against its first row: the cross-entropy rung at the demo's rate differs from the full C3
+    rung by the same step as on the ladder itself."""
+    rates = ladder.table(rungs=ladder.RATE_CHECK, against="first")
+    steps = ladder.table().set_index("row")
+    assert rates.iloc[2]["diff"] == pytest.approx(steps.loc["ladder/notes4-ce-e30", "diff"])
+    assert rates.iloc[2]["verdict"] == steps.loc["ladder/notes4-ce-e30", "verdict"]
+    done = rates.assign(
+        verdict=["", "matters", "matters", "not shown"], diff=[None, 0.2, 0.1, 0.05]
+    )
+    assert ladder.rate_sentence(done) == (
+        "+0.20 points at 3e-5 (matters), +0.10 points at 1e-4 (matters) and +0.05 points at 3e-4 "
+        "(not shown): its cost depends on the rate"
+    )
+    assert ladder.rate_sentence(done.assign(verdict="matters")).endswith(
+        "costs at every rate tried"
     )

@@ -34,16 +34,25 @@ RUNGS = [
     ("to the notes' network", "optimizers", "adam-e30",
      "the notes' network (Table 2's Adam row, 30 epochs)"),
 ]  # fmt: skip
+# Beside the ladder: the cross-entropy rung at the demo's rate and at a third and three times it,
+# each against the rung before cross-entropy (`table(rungs=RATE_CHECK, against="first")`).
+RATE_CHECK = [
+    ("cross-entropy at three rates", "ladder", "notes3-fullc3-e30",
+     "the full C3, squared error, rate 1e-4 (the rung before)"),
+    ("cross-entropy at three rates", "ladder", "notes4-ce-lr3e-05-e30", "+ cross-entropy, rate 3e-5"),
+    ("cross-entropy at three rates", "ladder", "notes4-ce-e30", "+ cross-entropy, rate 1e-4 (the ladder's)"),
+    ("cross-entropy at three rates", "ladder", "notes4-ce-lr3e-04-e30", "+ cross-entropy, rate 3e-4"),
+]  # fmt: skip
 
 
-def table(results_dir=None, seeds=(0, 1, 2)) -> pd.DataFrame:
+def table(results_dir=None, seeds=(0, 1, 2), rungs=RUNGS, against="previous") -> pd.DataFrame:
     """One row per rung: its seeds' test errors (%), their mean and 95% t-interval, and the
-    difference from the rung before with its Welch interval and the verdict ('matters' when
-    that interval leaves out zero). A rung whose runs are not all there has NaN numbers and
-    the verdict 'not yet run'."""
+    difference from the rung before (`against="first"`: from its ladder's first rung) with its
+    Welch interval and the verdict ('matters' when that interval leaves out zero). A rung whose
+    runs are not all there has NaN numbers and the verdict 'not yet run'."""
     kw = {} if results_dir is None else {"results_dir": results_dir}
     cache, rows, previous = {}, [], {}
-    for ladder, experiment, row, change in RUNGS:
+    for ladder, experiment, row, change in rungs:
         if experiment not in cache:
             try:
                 cache[experiment] = load_results(experiment, **kw)
@@ -67,7 +76,8 @@ def table(results_dir=None, seeds=(0, 1, 2)) -> pd.DataFrame:
             out["diff_lo"], out["diff_hi"] = verdicts.welch_interval(err, before)
             matters = out["diff_lo"] > 0 or out["diff_hi"] < 0
             out["verdict"] = "matters" if matters else "not shown"
-        previous[ladder] = err
+        if against == "previous" or ladder not in previous:
+            previous[ladder] = err
         rows.append(out)
     return pd.DataFrame(rows)
 
@@ -128,31 +138,42 @@ def figure(t: pd.DataFrame, paper=0.95, lush=0.82):
 
 
 def headline(t: pd.DataFrame) -> str:
-    """The ladders in one sentence: for each, which of the changes measured so far matter by
-    their intervals, and how many rungs are still to run (front page, chapter 09)."""
-    parts = []
+    """The ladders in one phrase: for each, the changes whose step matters by its interval, with
+    the step in points of test error; then how many changes do not show, and how many rungs are
+    still to run (front page, chapter 09)."""
+    parts, quiet, missing = [], 0, 0
     for name, part in t.groupby("ladder", sort=False):
-        missing = int((part["verdict"] == "not yet run").sum())
         steps = part[part["diff"].notna()]
         matters = steps[steps["verdict"] == "matters"]
-        of = (
-            f"of the {len(steps)} changes measured so far"
-            if missing
-            else f"of its {len(steps)} changes"
-        )
-        if steps.empty:
-            text = f"the ladder {name} is not yet run"
-        elif matters.empty:
-            text = f"{name}, none {of} moves the test error by more than the seeds' noise"
-        else:
-            named = [
-                f"{r.rung.removeprefix('+ ')} ({r.diff:+.2f} points)" for r in matters.itertuples()
-            ]
-            named = ", ".join(named[:-1]) + " and " + named[-1] if len(named) > 1 else named[0]
-            verb = "moves" if len(matters) == 1 else "move"
-            text = (f"{name}, {len(matters)} {of} {verb} the test error by more than the seeds' "
-                    f"noise: {named}")  # fmt: skip
-        if missing:
-            text += f" ({missing} of its {len(part)} rungs still to run)"
-        parts.append(text)
-    return "; ".join(parts)
+        quiet += len(steps) - len(matters)
+        missing += int((part["verdict"] == "not yet run").sum())
+        named = [f"{r.rung.removeprefix('+ ')} ({r.diff:+.2f})" for r in matters.itertuples()]
+        if named:
+            named[0] = named[0][:-1] + " points)"
+        text = ", ".join(named[:-1]) + " and " + named[-1] if len(named) > 1 else "".join(named)
+        parts.append(f"{name}, {text or 'none'}")
+    out = "; ".join(parts) + (
+        f"; the other {quiet} changes do not show"
+        if quiet != 1
+        else "; the other change does not show"
+    )
+    return out + (f" ({missing} rung{'s' * (missing != 1)} still to run)" if missing else "")
+
+
+def rate_sentence(t: pd.DataFrame) -> str:
+    """What the rate check (`RATE_CHECK`, each rate against the rung before cross-entropy) says:
+    the step at each rate with its verdict, and whether cross-entropy costs at every rate."""
+    rows = t.iloc[1:]
+    if (rows["verdict"] == "not yet run").any():
+        return "the runs at the other rates are still to run"
+    steps = [
+        f"{d:+.2f} points at {rung.split('rate ')[1].split(' ')[0]} ({v})"
+        for rung, d, v in zip(rows["rung"], rows["diff"], rows["verdict"], strict=True)
+    ]
+    costs = ((rows["verdict"] == "matters") & (rows["diff"] > 0)).all()
+    return (
+        ", ".join(steps[:-1])
+        + " and "
+        + steps[-1]
+        + (": it costs at every rate tried" if costs else ": its cost depends on the rate")
+    )
