@@ -162,14 +162,16 @@ def headline(t: pd.DataFrame) -> str:
 
 def rate_sentence(t: pd.DataFrame) -> str:
     """What the rate check (`RATE_CHECK`, each rate against the rung before cross-entropy) says:
-    the step at each rate with its verdict, and whether cross-entropy costs at every rate."""
+    the step at each rate with its verdict, and whether cross-entropy costs at every rate. A
+    rate whose runs end above 50% test error (chance: 90%) is said to have diverged."""
     rows = t.iloc[1:]
     if (rows["verdict"] == "not yet run").any():
         return "the runs at the other rates are still to run"
-    steps = [
-        f"{d:+.2f} points at {rung.split('rate ')[1].split(' ')[0]} ({v})"
-        for rung, d, v in zip(rows["rung"], rows["diff"], rows["verdict"], strict=True)
-    ]
+    steps = []
+    for r in rows.itertuples():
+        rate = r.rung.split("rate ")[1].split(" ")[0]
+        diverged = f", training diverged: {r.mean:.1f}% test error" if r.mean > 50 else ""
+        steps.append(f"{r.diff:+.2f} points at {rate} ({r.verdict}{diverged})")
     costs = ((rows["verdict"] == "matters") & (rows["diff"] > 0)).all()
     return (
         ", ".join(steps[:-1])
