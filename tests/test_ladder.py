@@ -6,6 +6,7 @@ and the plan's rungs. Real MNIST, small sizes."""
 import math
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -180,12 +181,21 @@ def test_the_rate_check_sets_each_rate_against_the_rung_before():
     assert rates.iloc[2]["diff"] == pytest.approx(steps.loc["ladder/notes4-ce-e30", "diff"])
     assert rates.iloc[2]["verdict"] == steps.loc["ladder/notes4-ce-e30", "verdict"]
     done = rates.assign(
-        verdict=["", "matters", "matters", "not shown"], diff=[None, 0.2, 0.1, 0.05]
+        verdict=["", "matters", "matters", "not shown"],
+        diff=[None, 0.2, 0.1, 0.05],
+        errors=[np.array([0.7, 0.6, 0.7])] * 4,
     )
     assert ladder.rate_sentence(done) == (
         "+0.20 points at 3e-5 (matters), +0.10 points at 1e-4 (matters) and +0.05 points at 3e-4 "
         "(not shown): its cost depends on the rate"
     )
-    assert ladder.rate_sentence(done.assign(verdict="matters")).endswith(
-        "costs at every rate tried"
+    all_cost = done.assign(verdict="matters")
+    assert ladder.rate_sentence(all_cost).endswith(
+        "where training converged, it costs at every rate"
+    )
+    all_cost.at[3, "errors"] = np.array([88.65, 2.88, 3.10])
+    assert ladder.rate_sentence(all_cost) == (
+        "+0.20 points at 3e-5 (matters), +0.10 points at 1e-4 (matters) and at 3e-4 training "
+        "diverged in 1 of 3 seeds (88.65% test error) and the others end at 2.88%, 3.10%: where "
+        "training converged, it costs at every rate"
     )

@@ -162,20 +162,29 @@ def headline(t: pd.DataFrame) -> str:
 
 def rate_sentence(t: pd.DataFrame) -> str:
     """What the rate check (`RATE_CHECK`, each rate against the rung before cross-entropy) says:
-    the step at each rate with its verdict, and whether cross-entropy costs at every rate. A
-    rate whose runs end above 50% test error (chance: 90%) is said to have diverged."""
+    the step at each rate with its verdict, and whether cross-entropy costs at every rate where
+    training converged. A seed ending above 50% test error (chance: 90%) diverged; a rate with
+    one is told seed by seed, its mean being no measure of the change."""
     rows = t.iloc[1:]
     if (rows["verdict"] == "not yet run").any():
         return "the runs at the other rates are still to run"
-    steps = []
+    steps, converged = [], []
     for r in rows.itertuples():
         rate = r.rung.split("rate ")[1].split(" ")[0]
-        diverged = f", training diverged: {r.mean:.1f}% test error" if r.mean > 50 else ""
-        steps.append(f"{r.diff:+.2f} points at {rate} ({r.verdict}{diverged})")
-    costs = ((rows["verdict"] == "matters") & (rows["diff"] > 0)).all()
-    return (
-        ", ".join(steps[:-1])
-        + " and "
-        + steps[-1]
-        + (": it costs at every rate tried" if costs else ": its cost depends on the rate")
+        diverged = r.errors > 50
+        if diverged.any():
+            rest = ", ".join(f"{e:.2f}%" for e in r.errors[~diverged])
+            steps.append(
+                f"at {rate} training diverged in {diverged.sum()} of {len(r.errors)} seeds "
+                f"({', '.join(f'{e:.2f}%' for e in r.errors[diverged])} test error)"
+                + (f" and the others end at {rest}" if rest else "")
+            )
+        else:
+            steps.append(f"{r.diff:+.2f} points at {rate} ({r.verdict})")
+            converged.append(r.verdict == "matters" and r.diff > 0)
+    ends = (
+        ": where training converged, it costs at every rate"
+        if converged and all(converged)
+        else ": its cost depends on the rate"
     )
+    return ", ".join(steps[:-1]) + " and " + steps[-1] + ends
