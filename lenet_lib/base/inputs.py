@@ -34,7 +34,8 @@ def record_read(path) -> None:
 
 def mark_started() -> None:
     """Create the chapter's (possibly empty) log: proof that it executed rather than came from
-    the cache. Called by `page.start` (`lenet_lib.start`), the first call of every page the book executes."""
+    the cache. Called by `page.start` (`lenet_lib.start`), the first call of every page the
+    book executes."""
     log = os.environ.get(LOG_VAR)
     if log:
         Path(log).touch()
