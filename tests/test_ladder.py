@@ -180,6 +180,11 @@ def test_the_rate_check_sets_each_rate_against_the_rung_before():
     steps = ladder.table().set_index("row")
     assert rates.iloc[2]["diff"] == pytest.approx(steps.loc["ladder/notes4-ce-e30", "diff"])
     assert rates.iloc[2]["verdict"] == steps.loc["ladder/notes4-ce-e30", "verdict"]
+    # at 3e-4 one committed seed diverged: no step, and the table shows the seeds, not a mean
+    fast = rates.iloc[3]
+    assert (fast["errors"] > ladder.DIVERGED).sum() == 1
+    assert fast["verdict"] == "diverged (1 of 3 seeds)" and np.isnan(fast["diff"])
+    assert ladder.view(rates).iloc[3]["test error, % (95% interval)"].endswith("(each seed)")
     done = rates.assign(
         verdict=["", "matters", "matters", "not shown"],
         diff=[None, 0.2, 0.1, 0.05],

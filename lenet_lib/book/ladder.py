@@ -45,11 +45,15 @@ RATE_CHECK = [
 ]  # fmt: skip
 
 
+DIVERGED = 50.0  # a seed ending above this test error (%) diverged (chance: 90%)
+
+
 def table(results_dir=None, seeds=(0, 1, 2), rungs=RUNGS, against="previous") -> pd.DataFrame:
     """One row per rung: its seeds' test errors (%), their mean and 95% t-interval, and the
     difference from the rung before (`against="first"`: from its ladder's first rung) with its
     Welch interval and the verdict ('matters' when that interval leaves out zero). A rung whose
-    runs are not all there has NaN numbers and the verdict 'not yet run'."""
+    runs are not all there has NaN numbers and the verdict 'not yet run'; one with a seed that
+    diverged (`DIVERGED`) has no step and the verdict 'diverged': its mean measures no change."""
     kw = {} if results_dir is None else {"results_dir": results_dir}
     cache, rows, previous = {}, [], {}
     for ladder, experiment, row, change in rungs:
@@ -71,6 +75,8 @@ def table(results_dir=None, seeds=(0, 1, 2), rungs=RUNGS, against="previous") ->
         before = previous.get(ladder)
         if not complete:
             out["verdict"] = "not yet run"
+        elif (err > DIVERGED).any():
+            out["verdict"] = f"diverged ({(err > DIVERGED).sum()} of {len(err)} seeds)"
         elif before is not None and len(before) == len(seeds):
             out["diff"] = err.mean() - before.mean()
             out["diff_lo"], out["diff_hi"] = verdicts.welch_interval(err, before)
@@ -90,10 +96,14 @@ def view(t: pd.DataFrame) -> pd.DataFrame:
             return ""
         return f"{fmt.format(x)} ({fmt.format(lo)} to {fmt.format(hi)})"
 
-    rows = zip(t["mean"], t["lo"], t["hi"], t["diff"], t["diff_lo"], t["diff_hi"], strict=True)
+    rows = zip(t["mean"], t["lo"], t["hi"], t["diff"], t["diff_lo"], t["diff_hi"], t["errors"],
+               t["verdict"], strict=True)  # fmt: skip
     errors, changes = [], []
-    for m, lo, hi, d, dlo, dhi in rows:
-        errors.append(with_interval(m, lo, hi, "{:.2f}"))
+    for m, lo, hi, d, dlo, dhi, seeds, verdict in rows:
+        if verdict.startswith("diverged"):  # each seed: a mean would hide what happened
+            errors.append(", ".join(f"{e:.2f}" for e in seeds) + " (each seed)")
+        else:
+            errors.append(with_interval(m, lo, hi, "{:.2f}"))
         changes.append(with_interval(d, dlo, dhi, "{:+.2f}"))
     return pd.DataFrame({
         "toward": t["ladder"].str.removeprefix("to the ").str.replace(r"'s? network$", "", regex=True),
@@ -163,15 +173,15 @@ def headline(t: pd.DataFrame) -> str:
 def rate_sentence(t: pd.DataFrame) -> str:
     """What the rate check (`RATE_CHECK`, each rate against the rung before cross-entropy) says:
     the step at each rate with its verdict, and whether cross-entropy costs at every rate where
-    training converged. A seed ending above 50% test error (chance: 90%) diverged; a rate with
-    one is told seed by seed, its mean being no measure of the change."""
+    training converged. A rate with a diverged seed (`DIVERGED`) is told seed by seed, its mean
+    being no measure of the change."""
     rows = t.iloc[1:]
     if (rows["verdict"] == "not yet run").any():
         return "the runs at the other rates are still to run"
     steps, converged = [], []
     for r in rows.itertuples():
         rate = r.rung.split("rate ")[1].split(" ")[0]
-        diverged = r.errors > 50
+        diverged = r.errors > DIVERGED
         if diverged.any():
             rest = ", ".join(f"{e:.2f}%" for e in r.errors[~diverged])
             steps.append(
